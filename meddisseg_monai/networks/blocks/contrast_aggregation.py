@@ -1,0 +1,166 @@
+"""Contrast-driven feature aggregation (CDFA, from ConDSeg): local window attention whose weights are predicted from
+the foreground feature map, then from the background feature map."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .convolution import LinearUpsample, conv_norm_act
+
+__all__ = ["ContrastDrivenAggregation", "GuidanceProjection", "window_unfold", "window_fold"]
+
+
+def _window_offsets(kernel_size: int, spatial_dims: int) -> list[list[int]]:
+    """Offsets of the ``kernel_size ** spatial_dims`` window positions, row-major (the order of ``F.unfold``)."""
+    return [list(o) for o in itertools.product(range(kernel_size), repeat=spatial_dims)]
+
+
+def window_unfold(x: torch.Tensor, offsets: list[list[int]], padding: int, spatial_dims: int) -> torch.Tensor:
+    """Gather the ``K = k^d`` window positions around every location of a map whose spatial dimensions are
+    ``1 .. spatial_dims`` and whose trailing dimensions (one or more) are features: ``(B, *S, *F) -> (B, *S, *F[:-1],
+    K, F[-1])``.
+
+    Entry ``[b, p, ..., i, f]`` is ``x[b, p + offsets[i] - padding, ..., f]`` (zero outside the map): ``F.unfold`` in
+    any dimension, with the window axis placed where the attention matmul needs it.
+    """
+    spatial = x.shape[1 : 1 + spatial_dims]
+    pad: list[int] = [0, 0] * (x.ndim - 1 - spatial_dims)
+    for _ in range(spatial_dims):
+        pad += [padding, padding]
+    padded = F.pad(x, pad)
+    windows: list[torch.Tensor] = []
+    for offset in offsets:
+        window = padded
+        for d in range(spatial_dims):
+            window = window.narrow(d + 1, offset[d], spatial[d])
+        windows.append(window)
+    return torch.stack(windows, dim=-2)
+
+
+def window_fold(windows: torch.Tensor, offsets: list[list[int]], padding: int, spatial_dims: int) -> torch.Tensor:
+    """Adjoint of :func:`window_unfold`: scatter-add ``(B, *S, *F[:-1], K, F[-1])`` windows back to ``(B, *S, *F)``
+    (``F.fold`` in any dimension; overlapping contributions are summed)."""
+    spatial = windows.shape[1 : 1 + spatial_dims]
+    shape = list(windows.shape)
+    shape.pop(-2)
+    for d in range(spatial_dims):
+        shape[d + 1] += 2 * padding
+    out = windows.new_zeros(shape)
+    for i, offset in enumerate(offsets):
+        target = out
+        for d in range(spatial_dims):
+            target = target.narrow(d + 1, offset[d], spatial[d])
+        target.add_(windows.select(-2, i))
+    for d in range(spatial_dims):
+        out = out.narrow(d + 1, padding, spatial[d])
+    return out
+
+
+class GuidanceProjection(nn.Module):
+    """Brings a decoupled (foreground or background) map from 1/16 to a finer scale: a 3x3 unit, then
+    ``log2(scale)`` x [linear up x2, 3x3 unit].
+
+    Args:
+        spatial_dims: number of spatial dimensions.
+        channels: channels in and out.
+        scale: up-sampling factor, a power of two (1 keeps the size).
+        act: activation.
+        norm: normalisation layer.
+    """
+
+    def __init__(
+        self, spatial_dims: int, channels: int, scale: int, act: str | tuple = "telu", norm: str | tuple = "batch"
+    ) -> None:
+        super().__init__()
+        steps = int(round(math.log2(scale)))
+        if 2**steps != scale:
+            raise ValueError(f"GuidanceProjection scale must be a power of two, got {scale}.")
+        layers: list[nn.Module] = [conv_norm_act(spatial_dims, channels, channels, 3, act=act, norm=norm)]
+        for _ in range(steps):
+            layers += [LinearUpsample(spatial_dims), conv_norm_act(spatial_dims, channels, channels, 3, act=act, norm=norm)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class ContrastDrivenAggregation(nn.Module):
+    """CDFA(x, fg, bg) over ``kernel_size^d`` windows.
+
+    Two 3x3 units bring ``x`` to ``channels``; ``V = Linear(x)`` is unfolded into windows; per window and head, the
+    ``K x K`` attention weights (``K = kernel_size^d``) are ``softmax(Linear_fg(fg) * head_dim^-0.5)``; the attended
+    windows are folded back (overlaps summed) and projected by a linear layer. The same is then done on that result with
+    weights from ``bg`` (sharing the projection), and two 3x3 units finish.
+
+    Args:
+        spatial_dims: number of spatial dimensions.
+        in_channels: channels of ``x``.
+        channels: working channels; ``fg`` and ``bg`` must have this many.
+        num_heads: attention heads; must divide ``channels``.
+        kernel_size: window size per dimension.
+        act: activation of the convolution units.
+        norm: normalisation layer.
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        in_channels: int,
+        channels: int = 128,
+        num_heads: int = 4,
+        kernel_size: int = 3,
+        act: str | tuple = "telu",
+        norm: str | tuple = "batch",
+    ) -> None:
+        super().__init__()
+        if channels % num_heads != 0:
+            raise ValueError(f"channels ({channels}) must be divisible by num_heads ({num_heads}).")
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}.")
+        self.spatial_dims = spatial_dims
+        self.num_heads = num_heads
+        self.head_dim = channels // num_heads
+        self.scale = self.head_dim**-0.5
+        self.padding = kernel_size // 2
+        self.offsets = _window_offsets(kernel_size, spatial_dims)
+        self.window_size = len(self.offsets)
+
+        self.input_units = nn.Sequential(
+            conv_norm_act(spatial_dims, in_channels, channels, 3, act=act, norm=norm),
+            conv_norm_act(spatial_dims, channels, channels, 3, act=act, norm=norm),
+        )
+        self.value = nn.Linear(channels, channels)
+        self.attention_fg = nn.Linear(channels, num_heads * self.window_size**2)
+        self.attention_bg = nn.Linear(channels, num_heads * self.window_size**2)
+        self.projection = nn.Linear(channels, channels)
+        self.output_units = nn.Sequential(
+            conv_norm_act(spatial_dims, channels, channels, 3, act=act, norm=norm),
+            conv_norm_act(spatial_dims, channels, channels, 3, act=act, norm=norm),
+        )
+
+    def _attend(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Window attention of a channel-last map ``x`` (B, *S, C) with weights predicted as ``logits``
+        (B, *S, heads * K * K); returns the folded, projected result (B, *S, C)."""
+        shape = x.shape
+        batch = shape[0]
+        weights = torch.softmax(
+            logits.reshape(batch, -1, self.num_heads, self.window_size, self.window_size) * self.scale, dim=-1
+        )
+        heads = x.reshape(list(shape[:-1]) + [self.num_heads, self.head_dim])
+        windows = window_unfold(heads, self.offsets, self.padding, self.spatial_dims)  # (B, *S, heads, K, head_dim)
+        attended = torch.matmul(weights, windows.reshape(batch, -1, self.num_heads, self.window_size, self.head_dim))
+        attended = attended.reshape(windows.shape)
+        return self.projection(window_fold(attended, self.offsets, self.padding, self.spatial_dims).reshape(shape))
+
+    def forward(self, x: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+        x = torch.movedim(self.input_units(x), 1, -1)
+        fg = torch.movedim(fg, 1, -1)
+        bg = torch.movedim(bg, 1, -1)
+        x = self._attend(self.value(x), self.attention_fg(fg))
+        x = self._attend(x, self.attention_bg(bg))
+        return self.output_units(torch.movedim(x, -1, 1))

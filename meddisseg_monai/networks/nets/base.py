@@ -1,0 +1,67 @@
+"""What the two Med-DisSeg networks share: option checks, the ResNet-50 encoder, input checks, encoder weights."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from .resnet_encoder import ResNet50Encoder
+from .validation import INPUT_DIVISOR, check_network_options
+
+__all__ = ["MedDisSegBase"]
+
+
+class MedDisSegBase(nn.Module):
+    """Base of :class:`MedDisSeg` and :class:`MedDisSegStage1`: holds ``encoder`` and checks inputs."""
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        in_channels: int,
+        out_channels: int,
+        act: str | tuple,
+        norm: str | tuple,
+        encoder_weights: str | os.PathLike | None = None,
+    ) -> None:
+        super().__init__()
+        check_network_options(type(self).__name__, spatial_dims, in_channels, out_channels, act, norm)
+        self.network_name: str = type(self).__name__
+        self.input_divisor: int = INPUT_DIVISOR
+        self.spatial_dims = spatial_dims
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.encoder = ResNet50Encoder(spatial_dims, in_channels, norm)
+        self._encoder_weights = None if encoder_weights is None else str(encoder_weights)
+
+    def _load_initial_encoder_weights(self) -> None:
+        """Called by subclasses at the end of ``__init__`` (after every module exists)."""
+        if self._encoder_weights is not None:
+            from ..weights import load_encoder_weights
+
+            load_encoder_weights(self, self._encoder_weights)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is ``(B, in_channels, *spatial)`` with every size a multiple of 16."""
+        name = self.network_name
+        if x.dim() != self.spatial_dims + 2:
+            raise ValueError(
+                "{} (spatial_dims={}) expects a (batch, channel, {} spatial) tensor, got shape {}.".format(
+                    name, self.spatial_dims, self.spatial_dims, list(x.shape)
+                )
+            )
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                "{} expects {} input channel(s) (in_channels), got {} (shape {}).".format(
+                    name, self.in_channels, x.shape[1], list(x.shape)
+                )
+            )
+        for size in x.shape[2:]:
+            if size % self.input_divisor != 0:
+                raise ValueError(
+                    "{} needs every spatial size to be a multiple of {}, got {}; resize or pad the input "
+                    "(e.g. monai.transforms.DivisiblePad(k={})).".format(
+                        name, self.input_divisor, list(x.shape[2:]), self.input_divisor
+                    )
+                )
