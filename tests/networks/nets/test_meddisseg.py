@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import unittest
+
+import torch
+from monai.bundle import ConfigParser
+from monai.networks import eval_mode, train_mode
+from parameterized import parameterized
+
+from meddisseg_monai.networks import MedDisSeg, MedDisSegStage1
+
+STAGE2 = "meddisseg_monai.networks.MedDisSeg"
+STAGE1 = "meddisseg_monai.networks.MedDisSegStage1"
+
+# _target_, network args, input shape, expected eval output shape
+SHAPE_CASES = [
+    [STAGE2, {"spatial_dims": 2, "in_channels": 3, "out_channels": 1}, (2, 3, 64, 64), (2, 1, 64, 64)],
+    [STAGE2, {"spatial_dims": 2, "in_channels": 3, "out_channels": 4}, (1, 3, 64, 48), (1, 4, 64, 48)],
+    [STAGE2, {"spatial_dims": 2, "in_channels": 1, "out_channels": 2, "feature_channels": 32}, (1, 1, 32, 32), (1, 2, 32, 32)],
+    [STAGE2, {"spatial_dims": 3, "in_channels": 1, "out_channels": 14, "feature_channels": 32}, (1, 1, 32, 32, 16), (1, 14, 32, 32, 16)],
+    [STAGE1, {"spatial_dims": 2, "in_channels": 3, "out_channels": 1}, (2, 3, 64, 64), (2, 1, 64, 64)],
+    [STAGE1, {"spatial_dims": 3, "in_channels": 1, "out_channels": 14}, (1, 1, 32, 32, 32), (1, 14, 32, 32, 32)],
+]
+
+# _target_, args, parameters of the reference architecture (counted on the reference code), tolerance
+PARAMETER_CASES = [
+    [STAGE2, {"spatial_dims": 2, "in_channels": 3, "out_channels": 1}, 45_559_635],
+    [STAGE1, {"spatial_dims": 2, "in_channels": 3, "out_channels": 1}, 8_673_884],
+]
+
+INVALID_OPTIONS = [
+    [{"spatial_dims": 1}],
+    [{"spatial_dims": 4}],
+    [{"in_channels": 0}],
+    [{"out_channels": -1}],
+    [{"act": "no_such_activation"}],
+    [{"norm": "no_such_norm"}],
+    [{"feature_channels": 30}],  # not a multiple of num_heads=4
+    [{"window_size": 2}],
+]
+
+INVALID_INPUTS = [
+    [(1, 3, 60, 64), "multiple of 16"],
+    [(1, 1, 64, 64), "input channel"],
+    [(1, 3, 64, 64, 64), "spatial"],
+    [(3, 64, 64), "spatial"],
+]
+
+
+def build(target: str, args: dict) -> torch.nn.Module:
+    parser = ConfigParser({"network_def": {"_target_": target, **args}})
+    return parser.get_parsed_content("network_def")
+
+
+class TestMedDisSegNetworks(unittest.TestCase):
+    @parameterized.expand(SHAPE_CASES)
+    def test_eval_shape_through_config(self, target, args, input_shape, expected):
+        net = build(target, args)
+        with eval_mode(net):
+            out = net(torch.randn(*input_shape))
+        self.assertIsInstance(out, torch.Tensor)
+        self.assertEqual(tuple(out.shape), expected)
+
+    @parameterized.expand(SHAPE_CASES)
+    def test_train_outputs(self, target, args, input_shape, expected):
+        net = build(target, args)
+        with train_mode(net):
+            out = net(torch.randn(*input_shape))
+        self.assertEqual(tuple(out["pred"].shape), expected)
+        features = out["features"]
+        self.assertEqual([f.shape[1] for f in features], [64, 256, 512, 1024])
+        self.assertEqual([f.shape[2] for f in features], [input_shape[2] // s for s in (2, 4, 8, 16)])
+        if target == STAGE2:
+            for name in ("foreground", "background", "uncertainty"):
+                self.assertEqual(tuple(out[name].shape), (expected[0], 1, *expected[2:]))
+        else:
+            self.assertEqual(set(out), {"pred", "features"})
+
+    @parameterized.expand(PARAMETER_CASES)
+    def test_parameter_count_matches_reference(self, target, args, reference):
+        count = sum(p.numel() for p in build(target, args).parameters())
+        self.assertLessEqual(abs(count - reference) / reference, 0.005)
+
+    @parameterized.expand(INVALID_OPTIONS)
+    def test_invalid_options_raise(self, kwargs):
+        with self.assertRaises(ValueError):
+            MedDisSeg(**kwargs)
+
+    @parameterized.expand(INVALID_INPUTS)
+    def test_invalid_inputs_raise(self, shape, message):
+        net = MedDisSegStage1(spatial_dims=2, in_channels=3).eval()
+        with self.assertRaisesRegex(ValueError, message):
+            net(torch.randn(*shape))
+
+    def test_auxiliary_head_not_computed_in_eval(self):
+        net = MedDisSeg(feature_channels=32)
+        calls = []
+        for head in net.auxiliary_heads:
+            head.register_forward_hook(lambda *_: calls.append(1))
+        with eval_mode(net):
+            net(torch.randn(1, 3, 32, 32))
+        self.assertEqual(calls, [])
+        with train_mode(net):
+            net(torch.randn(2, 3, 32, 32))
+        self.assertEqual(len(calls), 3)
+
+    def test_training_gradients_reach_every_parameter(self):
+        net = MedDisSeg(feature_channels=32)
+        with train_mode(net):
+            out = net(torch.randn(2, 3, 32, 32))
+        loss = out["pred"].mean() + sum(out[k].mean() for k in ("foreground", "background", "uncertainty"))
+        loss.backward()
+        without_grad = [n for n, p in net.named_parameters() if p.grad is None]
+        self.assertEqual(without_grad, [])
+
+
+class TestTorchScript(unittest.TestCase):
+    @parameterized.expand([[MedDisSeg, {"feature_channels": 32}], [MedDisSegStage1, {}]])
+    def test_script_round_trip(self, cls, kwargs):
+        net = cls(**kwargs).eval()
+        x = torch.rand(1, 3, 64, 64)
+        scripted = torch.jit.script(net)
+        with torch.no_grad():
+            torch.testing.assert_close(scripted(x), net(x))
+            with self.assertRaises(Exception):  # the input check survives scripting
+                scripted(torch.rand(1, 3, 60, 64))
+
+    def test_trace_round_trip_through_file(self):
+        import io
+
+        net = MedDisSeg(feature_channels=32).eval()
+        x = torch.rand(1, 3, 64, 64)
+        with torch.no_grad():
+            traced = torch.jit.trace(net, x)
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+        buffer.seek(0)
+        loaded = torch.jit.load(buffer)
+        y = torch.rand(2, 3, 64, 64)
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(y), net(y))
+
+
+if __name__ == "__main__":
+    unittest.main()
