@@ -20,14 +20,7 @@ def _window_offsets(kernel_size: int, spatial_dims: int) -> list[list[int]]:
     return [list(o) for o in itertools.product(range(kernel_size), repeat=spatial_dims)]
 
 
-def window_unfold(x: torch.Tensor, offsets: list[list[int]], padding: int, spatial_dims: int) -> torch.Tensor:
-    """Gather the ``K = k^d`` window positions around every location of a map whose spatial dimensions are
-    ``1 .. spatial_dims`` and whose trailing dimensions (one or more) are features: ``(B, *S, *F) -> (B, *S, *F[:-1],
-    K, F[-1])``.
-
-    Entry ``[b, p, ..., i, f]`` is ``x[b, p + offsets[i] - padding, ..., f]`` (zero outside the map): ``F.unfold`` in
-    any dimension, with the window axis placed where the attention matmul needs it.
-    """
+def _unfold(x: torch.Tensor, offsets: list[list[int]], padding: int, spatial_dims: int) -> torch.Tensor:
     spatial = x.shape[1 : 1 + spatial_dims]
     pad: list[int] = [0, 0] * (x.ndim - 1 - spatial_dims)
     for _ in range(spatial_dims):
@@ -42,23 +35,68 @@ def window_unfold(x: torch.Tensor, offsets: list[list[int]], padding: int, spati
     return torch.stack(windows, dim=-2)
 
 
-def window_fold(windows: torch.Tensor, offsets: list[list[int]], padding: int, spatial_dims: int) -> torch.Tensor:
-    """Adjoint of :func:`window_unfold`: scatter-add ``(B, *S, *F[:-1], K, F[-1])`` windows back to ``(B, *S, *F)``
-    (``F.fold`` in any dimension; overlapping contributions are summed)."""
+def _fold(windows: torch.Tensor, offsets: list[list[int]], padding: int, spatial_dims: int) -> torch.Tensor:
     spatial = windows.shape[1 : 1 + spatial_dims]
     shape = list(windows.shape)
     shape.pop(-2)
     for d in range(spatial_dims):
         shape[d + 1] += 2 * padding
     out = windows.new_zeros(shape)
-    for i, offset in enumerate(offsets):
+    for i, window in enumerate(windows.unbind(-2)):
         target = out
         for d in range(spatial_dims):
-            target = target.narrow(d + 1, offset[d], spatial[d])
-        target.add_(windows.select(-2, i))
+            target = target.narrow(d + 1, offsets[i][d], spatial[d])
+        target.add_(window)
     for d in range(spatial_dims):
         out = out.narrow(d + 1, padding, spatial[d])
     return out
+
+
+class _WindowUnfold(torch.autograd.Function):
+    """Unfold whose backward is the fold (its adjoint), so no per-offset zero-filled gradients are allocated."""
+
+    @staticmethod
+    def forward(ctx, x, offsets, padding, spatial_dims):  # type: ignore[override]
+        ctx.geometry = (offsets, padding, spatial_dims)
+        return _unfold(x, offsets, padding, spatial_dims)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        return _WindowFold.apply(grad, *ctx.geometry), None, None, None
+
+
+class _WindowFold(torch.autograd.Function):
+    """Fold whose backward is the unfold (its adjoint)."""
+
+    @staticmethod
+    def forward(ctx, windows, offsets, padding, spatial_dims):  # type: ignore[override]
+        ctx.geometry = (offsets, padding, spatial_dims)
+        return _fold(windows, offsets, padding, spatial_dims)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        return _WindowUnfold.apply(grad, *ctx.geometry), None, None, None
+
+
+def window_unfold(x: torch.Tensor, offsets: list[list[int]], padding: int, spatial_dims: int) -> torch.Tensor:
+    """Gather the ``K = k^d`` window positions around every location of a map whose spatial dimensions are
+    ``1 .. spatial_dims`` and whose trailing dimensions (one or more) are features: ``(B, *S, *F) -> (B, *S, *F[:-1],
+    K, F[-1])``.
+
+    Entry ``[b, p, ..., i, f]`` is ``x[b, p + offsets[i] - padding, ..., f]`` (zero outside the map): ``F.unfold`` in
+    any dimension, with the window axis placed where the attention matmul needs it.
+    """
+    if torch.jit.is_scripting() or torch.jit.is_tracing():
+        return _unfold(x, offsets, padding, spatial_dims)
+    return _WindowUnfold.apply(x, offsets, padding, spatial_dims)
+
+
+def window_fold(windows: torch.Tensor, offsets: list[list[int]], padding: int, spatial_dims: int) -> torch.Tensor:
+    """Adjoint of :func:`window_unfold`: scatter-add ``(B, *S, *F[:-1], K, F[-1])`` windows back to ``(B, *S, *F)``
+    (``F.fold`` in any dimension; overlapping contributions are summed)."""
+    if torch.jit.is_scripting() or torch.jit.is_tracing():
+        return _fold(windows, offsets, padding, spatial_dims)
+    return _WindowFold.apply(windows, offsets, padding, spatial_dims)
 
 
 class GuidanceProjection(nn.Module):

@@ -80,3 +80,15 @@ class TestGuidanceProjection(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestWindowGradients(unittest.TestCase):
+    @parameterized.expand([[2], [3]])
+    def test_gradcheck(self, spatial_dims):
+        offsets = _window_offsets(3, spatial_dims)
+        spatial = (4, 3, 3)[:spatial_dims]
+        x = torch.randn(1, *spatial, 2, 2, dtype=torch.float64, requires_grad=True)
+        w = torch.randn(1, *spatial, 2, 3**spatial_dims, 2, dtype=torch.float64, requires_grad=True)
+        self.assertTrue(torch.autograd.gradcheck(lambda t: window_unfold(t, offsets, 1, spatial_dims), (x,)))
+        self.assertTrue(torch.autograd.gradcheck(lambda t: window_fold(t, offsets, 1, spatial_dims), (w,)))
+        self.assertTrue(torch.autograd.gradgradcheck(lambda t: window_fold(t, offsets, 1, spatial_dims), (w,)))
