@@ -193,7 +193,8 @@ class RemapOrganLabelsd(MapTransform):
                 name = source if isinstance(source, str) else "custom"
                 raise ValueError(
                     f"{describe_source(d, key)}: label values {found} are outside the ids of label source {name!r} "
-                    f"(integers 0..{table.numel() - 1}); is the label file of another dataset? (set the case's 'source_labels' or the bundle's label_source)"
+                    f"(integers 0..{table.numel() - 1}); is the label file of another dataset? (set the case's "
+                    "'source_labels' or the bundle's label_source)"
                 )
             mapped = table.to(ids.device)[ids]
             if isinstance(label, torch.Tensor):
