@@ -169,5 +169,35 @@ class TestBundleRuns(unittest.TestCase):
         self.assertNotIn(statuses["liver"], ("absent", "spurious"))
 
 
+@pytest.mark.slow
+class TestSynapse2DProtocol(unittest.TestCase):
+    """The Synapse protocol: a 2D network on axial slices, volumes reassembled by MONAI's SliceInferer."""
+
+    def test_train_then_infer_on_volume(self):
+        data = shared_data_path("CT-TotalSegmentator-examples")
+        tmp = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, tmp, True)
+        case = {"image": "example_ct_sm.nii.gz", "label": "example_seg.nii.gz", "source_labels": "totalsegmentator_v2"}
+        (tmp / "datalist.json").write_text(json.dumps({"training": [case], "validation": [case]}))
+        small = {"feature_channels": 32, "image_size": [32, 32], "num_samples": 2, "num_workers": 0, "cache_rate": 0}
+        run_bundle(
+            ["configs/train.json", "configs/train_synapse2d.json"],
+            {**small, "dataset_dir": str(data), "datalist": str(tmp / "datalist.json"), "epochs": 1,
+             "ckpt_dir": str(tmp / "models"), "output_dir": str(tmp / "train")},
+            tmp / "train.log",
+        )
+        state = torch.load(tmp / "models" / "model.pt", map_location="cpu")
+        self.assertEqual(state["encoder.conv1.weight"].ndim, 4)  # a 2D network
+        self.assertEqual(state["head.refine.2.weight"].shape[0], 9)  # synapse8: 8 organs + background
+
+        nifti = data / "example_ct_sm.nii.gz"
+        run_bundle(
+            ["configs/inference.json", "configs/inference_synapse2d.json"],
+            {**small, "input": str(nifti), "ckpt_path": str(tmp / "models" / "model.pt"), "output_dir": str(tmp / "o")},
+            tmp / "inference.log",
+        )
+        TestBundleRuns.assert_on_source_grid(self, tmp / "o" / "example_ct_sm_seg.nii.gz", nifti, num_classes=9)
+
+
 if __name__ == "__main__":
     unittest.main()
