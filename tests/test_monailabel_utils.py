@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from monailabel_utils import (
+from tests.monailabel_utils import (
     OFFLINE_CONF,
     MonaiLabelError,
     MonaiLabelServer,
