@@ -9,6 +9,8 @@ time and memory do not depend on them.
 The CPU of a development machine is shared: the script records the load average before and after each
 configuration; compare figures only between runs on a quiet machine.
 
+Needs einops for SwinUNETR: `bash scripts/install.sh test,benchmark`.
+
 Usage::
 
     .venv/bin/python benchmarks/benchmark_ct_inference.py                       # the default table
