@@ -14,7 +14,7 @@ import numpy as np
 from parameterized import parameterized
 
 from meddisseg_monai.data.ct import label_lookup_table
-from meddisseg_monai.evaluation.ct import evaluate_cases, organ_metrics, prediction_path
+from meddisseg_monai.evaluation.ct import evaluate_cases, main, organ_metrics, prediction_path
 from tests.utils import shared_data_path
 
 
@@ -122,6 +122,20 @@ class TestEvaluateCases(unittest.TestCase):
         self.assertIsNone(on_disk["per_organ"]["esophagus"]["mean_dice"])
         self.assertEqual(on_disk["per_organ"]["spleen"]["mean_dice"], 0.5)  # perfect 1, missed 0
         self.assertEqual(on_disk["per_organ"]["spleen"]["mean_hd95_mm"], 0.0)  # over present cases only
+
+    def test_command_line(self):
+        """``python -m meddisseg_monai.evaluation.ct``: predictions found by name next to a datalist's cases."""
+        predictions = os.path.join(self.tmp, "predictions")
+        os.makedirs(predictions, exist_ok=True)
+        shutil.copyfile(self.perfect, prediction_path("example_ct_sm.nii.gz", predictions))
+        datalist = os.path.join(self.tmp, "datalist.json")
+        case = {"image": "example_ct_sm.nii.gz", "label": "example_seg.nii.gz", "source_labels": "totalsegmentator_v2"}
+        with open(datalist, "w") as stream:
+            json.dump({"validation": [case]}, stream)
+        out = os.path.join(self.tmp, "cli")
+        args = ["--datalist", datalist, "--dataset_dir", str(self.data), "--predictions", predictions]
+        self.assertEqual(main(args + ["--output_dir", out]), 0)
+        self.assertEqual(json.loads(open(os.path.join(out, "summary.json")).read())["mean_dice"], 1.0)
 
 
 if __name__ == "__main__":
