@@ -64,12 +64,15 @@ class TestBundleDefinition(unittest.TestCase):
 
     @parameterized.expand([["train", ["train.json"]], ["infer", ["inference.json"]]])
     def test_required_properties(self, workflow_type, configs):
+        output_dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, output_dir, True)
         workflow = ConfigWorkflow(
             config_file=[str(CONFIGS / c) for c in configs],
             meta_file=str(CONFIGS / "metadata.json"),
             logging_file=str(CONFIGS / "logging.conf"),
             workflow_type=workflow_type,
             bundle_root=str(BUNDLE),
+            output_dir=output_dir,  # its TensorBoard handler writes there, not into the bundle
         )
         workflow.initialize()
         self.assertIsNone(workflow.check_properties() or None)
