@@ -1,0 +1,206 @@
+"""The meddisseg_ct_segmentation bundle through MONAI's own bundle tools and ``python -m monai.bundle run``.
+
+Small settings throughout (feature_channels 32, 32^3 patches, 8 mm voxels, one epoch): the point is the wiring, the
+readers and writers, and that outputs land on the input's grid.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from monai.bundle import ConfigParser, ConfigWorkflow, verify_metadata, verify_net_in_out
+from monai.transforms import LoadImage
+from parameterized import parameterized
+
+from meddisseg_monai.data.ct import channel_def
+from tests.utils import REPO_ROOT, shared_data_path
+
+BUNDLE = REPO_ROOT / "bundle" / "meddisseg_ct_segmentation"
+CONFIGS = BUNDLE / "configs"
+SMALL = {"feature_channels": 32, "roi_size": [32, 32, 32], "spacing": [8.0, 8.0, 8.0], "sw_batch_size": 2}
+
+
+def run_bundle(configs: list[str], overrides: dict, log: Path) -> None:
+    """``python -m monai.bundle run`` in the bundle folder, as a user runs it; fails with the log's tail."""
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", json.dumps(configs)]
+    for key, value in overrides.items():
+        command += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+    result = subprocess.run(command, cwd=BUNDLE, capture_output=True, text=True)
+    log.write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise AssertionError(f"bundle run failed ({result.returncode}):\n{(result.stdout + result.stderr)[-4000:]}")
+
+
+def random_checkpoint(path: Path, **overrides) -> None:
+    """An untrained network of the inference config, saved as the bundle's models/model.pt would be."""
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / "inference.json"))
+    parser.update({**SMALL, **overrides})
+    torch.manual_seed(0)
+    torch.save(parser.get_parsed_content("network_def").state_dict(), path)
+
+
+class TestBundleDefinition(unittest.TestCase):
+    def test_metadata_against_local_schema(self):
+        verify_metadata(meta_file=str(CONFIGS / "metadata.json"), filepath=str(BUNDLE / "schema" / "meta_schema.json"))
+        meta = json.loads((CONFIGS / "metadata.json").read_text())
+        self.assertIn(meta["version"], meta["changelog"])
+        pred = meta["network_data_format"]["outputs"]["pred"]
+        self.assertEqual(pred["channel_def"], channel_def("btcv13"))  # the default label set
+        self.assertEqual(pred["num_channels"], 14)
+        self.assertEqual(len(meta["network_data_format"]["inputs"]["image"]["spatial_shape"]), 3)  # 3D for MONAI Label
+
+    @parameterized.expand([["train", ["train.json"]], ["infer", ["inference.json"]]])
+    def test_required_properties(self, workflow_type, configs):
+        output_dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, output_dir, True)
+        workflow = ConfigWorkflow(
+            config_file=[str(CONFIGS / c) for c in configs],
+            meta_file=str(CONFIGS / "metadata.json"),
+            logging_file=str(CONFIGS / "logging.conf"),
+            workflow_type=workflow_type,
+            bundle_root=str(BUNDLE),
+            output_dir=output_dir,  # its TensorBoard handler writes there, not into the bundle
+        )
+        workflow.initialize()
+        self.assertIsNone(workflow.check_properties() or None)
+
+    @parameterized.expand([["btcv13", 14], ["synapse8", 9]])
+    def test_label_set_is_one_override(self, label_set, classes):
+        parser = ConfigParser()
+        parser.read_config([str(CONFIGS / "train.json")])
+        parser.update({"label_set": label_set, "bundle_root": str(BUNDLE), **SMALL})
+        self.assertEqual(parser.get_parsed_content("network_def#out_channels"), classes)
+        self.assertEqual(parser.get_parsed_content("loss").out_channels, classes)
+        self.assertEqual(parser.get_parsed_content("train#loading#3").label_set, label_set)
+
+    def test_verify_net_in_out(self):
+        verify_net_in_out(
+            net_id="network_def",
+            meta_file=str(CONFIGS / "metadata.json"),
+            config_file=str(CONFIGS / "inference.json"),
+            n=2,  # spatial_shape "16*n" -> 32^3
+            device="cpu",
+            **{"network_def#feature_channels": 32},
+        )
+
+
+@pytest.mark.slow
+class TestBundleRuns(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.data = shared_data_path("CT-TotalSegmentator-examples")
+        cls.tmp = Path(tempfile.mkdtemp())
+        random_checkpoint(cls.tmp / "untrained.pt")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def assert_on_source_grid(self, prediction: Path, source: Path, num_classes: int = 14):
+        written = nib.load(prediction)
+        original = LoadImage(image_only=True)(str(source))  # the same reader as the bundle (ITK for DICOM)
+        self.assertEqual(written.shape, tuple(original.shape))
+        np.testing.assert_allclose(written.affine, np.asarray(original.affine), atol=1e-3)
+        self.assertEqual(written.get_data_dtype(), np.uint8)
+        values = np.unique(np.asarray(written.dataobj))
+        self.assertTrue(set(values.tolist()) <= set(range(num_classes)), values)
+
+    def test_inference_nifti_and_dicom(self):
+        nifti, dicom = self.data / "example_ct_sm.nii.gz", self.data / "example_ct_dicom"
+        out = self.tmp / "inference"
+        run_bundle(
+            ["configs/inference.json"],
+            {
+                **SMALL,
+                "input": [str(nifti), str(dicom)], "ckpt_path": str(self.tmp / "untrained.pt"), "output_dir": str(out)},
+            self.tmp / "inference.log",
+        )
+        self.assert_on_source_grid(out / "example_ct_sm_seg.nii.gz", nifti)
+        self.assert_on_source_grid(out / "example_ct_dicom_seg.nii.gz", dicom)
+
+    def test_train_then_evaluate(self):
+        datalist = self.tmp / "datalist.json"
+        case = {"image": "example_ct_sm.nii.gz", "label": "example_seg.nii.gz", "source_labels": "totalsegmentator_v2"}
+        bad = {**case, "case": "nan_volume", "image": str(self.tmp / "nan.nii.gz")}
+        ct = nib.load(self.data / "example_ct_sm.nii.gz")
+        volume = np.asarray(ct.dataobj).astype(np.float32)
+        volume[5, 5, 5] = np.nan
+        nib.save(nib.Nifti1Image(volume, ct.affine), bad["image"])
+        datalist.write_text(json.dumps({"training": [case], "validation": [case]}))
+        common = {**SMALL, "dataset_dir": str(self.data), "datalist": str(datalist), "num_workers": 0, "cache_rate": 0}
+
+        run_bundle(
+            ["configs/train.json"],
+            {**common, "epochs": 1, "ckpt_dir": str(self.tmp / "models"), "output_dir": str(self.tmp / "train")},
+            self.tmp / "train.log",
+        )
+        checkpoint = self.tmp / "models" / "model.pt"
+        self.assertTrue(checkpoint.exists())
+        self.assertIn("loss", (self.tmp / "train.log").read_text())
+
+        # evaluation of the trained network, with a bad case that must not stop the good one
+        datalist.write_text(json.dumps({"training": [case], "validation": [case, bad]}))
+        out = self.tmp / "evaluate"
+        run_bundle(
+            ["configs/train.json", "configs/evaluate.json"],
+            {**common, "ckpt_path": str(checkpoint), "output_dir": str(out)},
+            self.tmp / "evaluate.log",
+        )
+        self.assert_on_source_grid(out / "predictions" / "example_ct_sm_seg.nii.gz", self.data / "example_ct_sm.nii.gz")
+        summary = json.loads((out / "summary.json").read_text())
+        self.assertEqual((summary["num_cases"], summary["num_failed"]), (2, 1))
+        self.assertIn("nan.nii.gz", summary["failed"][0]["error"])
+        self.assertIn("NaN", summary["failed"][0]["error"])
+        with open(out / "per_case.csv") as stream:
+            rows = [r for r in csv.DictReader(stream) if r["case"] == "example_ct_sm"]
+        self.assertEqual(len(rows), 13)  # one row per BTCV organ
+        statuses = {r["organ"]: r["status"] for r in rows}
+        self.assertIn(statuses["esophagus"], ("absent", "spurious"))  # not in the truth: never scored as missed
+        self.assertNotIn(statuses["liver"], ("absent", "spurious"))
+
+
+@pytest.mark.slow
+class TestSynapse2DProtocol(unittest.TestCase):
+    """The Synapse protocol: a 2D network on axial slices, volumes reassembled by MONAI's SliceInferer."""
+
+    def test_train_then_infer_on_volume(self):
+        data = shared_data_path("CT-TotalSegmentator-examples")
+        tmp = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, tmp, True)
+        case = {"image": "example_ct_sm.nii.gz", "label": "example_seg.nii.gz", "source_labels": "totalsegmentator_v2"}
+        (tmp / "datalist.json").write_text(json.dumps({"training": [case], "validation": [case]}))
+        small = {"feature_channels": 32, "image_size": [32, 32], "num_samples": 2, "num_workers": 0, "cache_rate": 0}
+        run_bundle(
+            ["configs/train.json", "configs/train_synapse2d.json"],
+            {**small, "dataset_dir": str(data), "datalist": str(tmp / "datalist.json"), "epochs": 1,
+             "ckpt_dir": str(tmp / "models"), "output_dir": str(tmp / "train")},
+            tmp / "train.log",
+        )
+        state = torch.load(tmp / "models" / "model.pt", map_location="cpu")
+        self.assertEqual(state["encoder.conv1.weight"].ndim, 4)  # a 2D network
+        self.assertEqual(state["head.refine.2.weight"].shape[0], 9)  # synapse8: 8 organs + background
+
+        nifti = data / "example_ct_sm.nii.gz"
+        run_bundle(
+            ["configs/inference.json", "configs/inference_synapse2d.json"],
+            {**small, "input": str(nifti), "ckpt_path": str(tmp / "models" / "model.pt"), "output_dir": str(tmp / "o")},
+            tmp / "inference.log",
+        )
+        TestBundleRuns.assert_on_source_grid(self, tmp / "o" / "example_ct_sm_seg.nii.gz", nifti, num_classes=9)
+
+
+if __name__ == "__main__":
+    unittest.main()
