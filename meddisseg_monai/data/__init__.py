@@ -1,0 +1,44 @@
+"""Datasets and datalists of the 2D bundle: the dataset registry, datalist reading and checking, datalist building."""
+
+from __future__ import annotations
+
+from .builder import carve_validation, pair_images_and_masks, relative_entry
+from .datalist import IMAGE_EXTENSIONS, SPLITS, inference_datalist, list_images, load_datalist, write_datalist
+from .official import OFFICIAL_BUILDERS, build_official_datalists
+from .registry import DATA_ROOT_ENV, DATASETS, DatasetSpec, default_data_root, get_dataset, repository_root
+from .validation import (
+    CONVERTED_IMAGE_MODES,
+    IMAGE_MODES,
+    MASK_MODES,
+    DatalistError,
+    DatalistReport,
+    check_items,
+    check_unique_names,
+)
+
+__all__ = [
+    "CONVERTED_IMAGE_MODES",
+    "DATASETS",
+    "DATA_ROOT_ENV",
+    "DatalistError",
+    "DatalistReport",
+    "DatasetSpec",
+    "IMAGE_EXTENSIONS",
+    "IMAGE_MODES",
+    "MASK_MODES",
+    "OFFICIAL_BUILDERS",
+    "SPLITS",
+    "build_official_datalists",
+    "carve_validation",
+    "check_items",
+    "check_unique_names",
+    "default_data_root",
+    "get_dataset",
+    "inference_datalist",
+    "list_images",
+    "load_datalist",
+    "pair_images_and_masks",
+    "relative_entry",
+    "repository_root",
+    "write_datalist",
+]
