@@ -72,4 +72,6 @@ def run_bundle(configs: list[str], *args: str, timeout: int = 600) -> subprocess
     """``python -m monai.bundle run --config_file [configs] <args>`` in the bundle folder (the documented way)."""
     config_files = "[" + ",".join(f"'configs/{c}'" for c in configs) + "]"
     command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_files, *args]
-    return subprocess.run(command, cwd=BUNDLE_ROOT, capture_output=True, text=True, timeout=timeout)
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: CI machines are often shared
+    return subprocess.run(command, cwd=BUNDLE_ROOT, capture_output=True, text=True, timeout=timeout, env=env)

@@ -13,6 +13,7 @@ from .validation import (
     DatalistError,
     DatalistReport,
     check_items,
+    check_training_batches,
     check_unique_names,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "build_official_datalists",
     "carve_validation",
     "check_items",
+    "check_training_batches",
     "check_unique_names",
     "default_data_root",
     "get_dataset",

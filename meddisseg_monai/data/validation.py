@@ -17,6 +17,7 @@ __all__ = [
     "DatalistReport",
     "check_items",
     "check_unique_names",
+    "check_training_batches",
     "IMAGE_MODES",
     "CONVERTED_IMAGE_MODES",
     "MASK_MODES",
@@ -181,4 +182,18 @@ def check_unique_names(paths: Iterable[str], what: str = "inputs") -> None:
         raise DatalistError(
             f"{what}: {len(clashes)} output name(s) would be written twice (outputs are named after the input "
             f"file):{_listing(clashes)}"
+        )
+
+
+def check_training_batches(num_items: int, batch_size: int) -> None:
+    """Raise :class:`DatalistError` unless training can make at least one full batch of at least two images.
+
+    Training drops the last incomplete batch (the Dispersive Loss compares the images of a batch, so it needs two or
+    more); with fewer images than ``batch_size`` an epoch would have no iteration at all.
+    """
+    if batch_size < 2:
+        raise DatalistError(f"batch_size must be at least 2 for training (the Dispersive Loss needs pairs), got {batch_size}.")
+    if num_items < batch_size:
+        raise DatalistError(
+            f"the training list has {num_items} image(s), fewer than one batch of {batch_size}: lower --batch_size."
         )

@@ -9,7 +9,7 @@ import numpy as np
 from parameterized import parameterized
 from PIL import Image
 
-from meddisseg_monai.data import DatalistError, check_items, check_unique_names
+from meddisseg_monai.data import DatalistError, check_items, check_training_batches, check_unique_names
 
 
 def _save(path: Path, array: np.ndarray, mode: str | None = None) -> str:
@@ -101,6 +101,12 @@ class TestCheckItems(unittest.TestCase):
     def test_images_only(self):
         report = check_items([{"image": _pair(self.dir, "i")["image"]}], require_label=False)
         self.assertEqual(report.num_items, 1)
+
+    @parameterized.expand([[6, 8, "fewer than one batch of 8"], [10, 1, "at least 2"]])
+    def test_training_batches(self, num_items, batch_size, message):
+        with self.assertRaisesRegex(DatalistError, message):
+            check_training_batches(num_items, batch_size)
+        check_training_batches(8, 8)
 
     def test_unique_names(self):
         check_unique_names(["/a/x.jpg", "/a/y.jpg"])
