@@ -177,7 +177,34 @@ class RandGrayscale(RandomizableTransform):
         return result
 
 
-class RandColorJitterd(RandomizableTransform, MapTransform):
+class _SameDrawd(RandomizableTransform, MapTransform):
+    """Apply a randomizable array transform (built with ``prob=1``) to every key with one random draw, with
+    probability ``prob``."""
+
+    def __init__(self, keys: KeysCollection, transform: RandomizableTransform, prob: float, allow_missing_keys: bool) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        RandomizableTransform.__init__(self, prob)
+        self.transform = transform
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> _SameDrawd:
+        super().set_random_state(seed, state)
+        self.transform.set_random_state(seed, state)
+        return self
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        self.randomize(None)
+        if self._do_transform:
+            self.transform.randomize(None)
+        for key in self.key_iterator(d):
+            if self._do_transform:
+                d[key] = self.transform(d[key], randomize=False)
+            else:
+                d[key] = convert_to_tensor(d[key], track_meta=get_track_meta())
+        return d
+
+
+class RandColorJitterd(_SameDrawd):
     """Dictionary version of :class:`RandColorJitter`; every key gets the same random factors."""
 
     def __init__(
@@ -190,44 +217,11 @@ class RandColorJitterd(RandomizableTransform, MapTransform):
         prob: float = 1.0,
         allow_missing_keys: bool = False,
     ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        RandomizableTransform.__init__(self, prob)
-        self.jitter = RandColorJitter(brightness, contrast, saturation, hue, prob=1.0)
-
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandColorJitterd:
-        super().set_random_state(seed, state)
-        self.jitter.set_random_state(seed, state)
-        return self
-
-    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
-        d = dict(data)
-        self.randomize(None)
-        if self._do_transform:
-            self.jitter.randomize(None)
-        for key in self.key_iterator(d):
-            if self._do_transform:
-                d[key] = self.jitter(d[key], randomize=False)
-            else:
-                d[key] = convert_to_tensor(d[key], track_meta=get_track_meta())
-        return d
+        super().__init__(keys, RandColorJitter(brightness, contrast, saturation, hue, prob=1.0), prob, allow_missing_keys)
 
 
-class RandGrayscaled(RandomizableTransform, MapTransform):
+class RandGrayscaled(_SameDrawd):
     """Dictionary version of :class:`RandGrayscale`; every key is converted together or not at all."""
 
     def __init__(self, keys: KeysCollection, prob: float = 0.5, allow_missing_keys: bool = False) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        RandomizableTransform.__init__(self, prob)
-        self.grayscale = RandGrayscale(prob=1.0)
-
-    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
-        d = dict(data)
-        self.randomize(None)
-        if self._do_transform:
-            self.grayscale.randomize(None)
-        for key in self.key_iterator(d):
-            if self._do_transform:
-                d[key] = self.grayscale(d[key], randomize=False)
-            else:
-                d[key] = convert_to_tensor(d[key], track_meta=get_track_meta())
-        return d
+        super().__init__(keys, RandGrayscale(prob=1.0), prob, allow_missing_keys)
