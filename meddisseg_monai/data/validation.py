@@ -155,7 +155,7 @@ def check_items(
     if require_label and not errors and len(report.empty_masks) == len(items):
         errors.append(
             f"all {len(items)} masks are empty at mask_threshold={mask_threshold} (values above it are foreground); "
-            "masks stored as 0/1 need mask_threshold 0"
+            "masks stored as 0/1 or as instance ids need --mask_threshold 0 (GlaS: --dataset_name glas)"
         )
     if errors:
         raise DatalistError(f"{what}: {len(errors)} problem(s) found before starting:{_listing(errors)}")
