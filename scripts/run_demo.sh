@@ -10,7 +10,7 @@
 #   MEDDISSEG_DEMO_DIR      output folder (default: <repo>/demo_output; it is replaced)
 #   MEDDISSEG_DEMO_SOURCE   auto | kvasir | synthetic (default auto)
 #   MEDDISSEG_DEMO_SIZE     network input size (default 64)
-#   MEDDISSEG_DEMO_EPOCHS   epochs of each stage (default 10)
+#   MEDDISSEG_DEMO_EPOCHS   epochs of each stage (default 8)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 start=$(date +%s)
@@ -22,7 +22,7 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
 out="${MEDDISSEG_DEMO_DIR:-$root/demo_output}"
 size="${MEDDISSEG_DEMO_SIZE:-64}"
-epochs="${MEDDISSEG_DEMO_EPOCHS:-10}"
+epochs="${MEDDISSEG_DEMO_EPOCHS:-8}"
 rm -rf "$out"
 mkdir -p "$out"
 read -r dataset_dir datalist < <("$python" -m meddisseg_monai.data.demo --output_dir "$out" --source "${MEDDISSEG_DEMO_SOURCE:-auto}")
@@ -40,8 +40,8 @@ run() {  # run <step name> <config files> [overrides...]
     echo "[demo] $name done in $(( $(date +%s) - t0 )) s (log: $out/$name.log)"
 }
 cfg="$bundle/configs"
-run stage1 "['$cfg/train.json','$cfg/train_stage1.json']" --epochs "$epochs" --checkpoint_interval 5 --progress_bar false
-run stage2 "['$cfg/train.json']" --epochs "$epochs" --checkpoint_interval 5 --progress_bar false --encoder_learning_rate 1e-4
+run stage1 "['$cfg/train.json','$cfg/train_stage1.json']" --epochs "$epochs" --checkpoint_interval "$epochs" --progress_bar false
+run stage2 "['$cfg/train.json']" --epochs "$epochs" --checkpoint_interval "$epochs" --progress_bar false --encoder_learning_rate 1e-4
 run evaluate "['$cfg/train.json','$cfg/evaluate.json']" --save_masks true
 run inference "['$cfg/inference.json']" --save_probabilities true
 
