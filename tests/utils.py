@@ -1,36 +1,83 @@
-"""Helpers shared by the tests: the real data beside the repository, and small real inputs."""
+"""Shared test helpers: the real data beside the project (``../shared/data``), small real datalists, the bundle.
+
+Tests that need ``../shared/data`` call :func:`shared_data_path`: it skips the test when the data is absent, and fails
+it instead when ``MEDDISSEG_REQUIRE_DATA=1`` (CI sets it, so data-dependent tests never silently skip there). The data
+root is ``$MEDDISSEG_DATA_ROOT`` or ``<repository>/../shared/data``.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+__all__ = [
+    "REPO_ROOT",
+    "BUNDLE_ROOT",
+    "REQUIRE_DATA_ENV",
+    "DATA_ROOT_ENV",
+    "data_root",
+    "shared_data_path",
+    "kvasir_batch",
+    "kvasir_datalist",
+    "run_bundle",
+]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLE_ROOT = REPO_ROOT / "bundle" / "meddisseg_2d_segmentation"
+REQUIRE_DATA_ENV = "MEDDISSEG_REQUIRE_DATA"
+DATA_ROOT_ENV = "MEDDISSEG_DATA_ROOT"
 
 
-def shared_data_root() -> Path:
-    """``$MEDDISSEG_DATA_ROOT`` or ``<repo>/../shared/data``."""
-    return Path(os.environ.get("MEDDISSEG_DATA_ROOT", REPO_ROOT.parent / "shared" / "data"))
-
-
-def data_required() -> bool:
-    """CI sets ``MEDDISSEG_REQUIRE_DATA=1``: then missing data fails tests instead of skipping them."""
-    return os.environ.get("MEDDISSEG_REQUIRE_DATA", "0").strip().lower() in ("1", "true", "yes")
+def data_root() -> Path:
+    """``$MEDDISSEG_DATA_ROOT`` or ``<repository>/../shared/data``."""
+    return Path(os.environ.get(DATA_ROOT_ENV) or (REPO_ROOT.parent / "shared" / "data")).resolve()
 
 
 def shared_data_path(*parts: str) -> Path:
-    """Path of a file or folder of the shared data; skips the test when it is absent (fails under CI)."""
-    path = shared_data_root().joinpath(*parts)
+    """The path of ``parts`` under the data root; skip the calling test if it does not exist (fail under
+    ``MEDDISSEG_REQUIRE_DATA=1``)."""
+    path = data_root().joinpath(*parts)
     if not path.exists():
-        message = f"shared data not found: {path} (set MEDDISSEG_DATA_ROOT or place ../shared/data beside the repo)"
-        if data_required():
-            pytest.fail(message + "; MEDDISSEG_REQUIRE_DATA=1 forbids skipping")
+        message = f"real data not found: {path} (set {DATA_ROOT_ENV} or place ../shared/data beside the repository)"
+        if os.environ.get(REQUIRE_DATA_ENV, "") not in ("", "0"):
+            pytest.fail(f"{message}; {REQUIRE_DATA_ENV} is set, so data-dependent tests must not skip.")
         pytest.skip(message)
     return path
+
+
+def kvasir_datalist(path: Path, train: int = 6, validation: int = 2, test: int = 3) -> tuple[Path, Path]:
+    """Write a datalist of the first real Kvasir-SEG images of the official split (training from ``train.txt``,
+    validation and test from ``val.txt``) to ``path``; return ``(datalist, dataset_dir)``."""
+    folder = shared_data_path("Kvasir-SEG")
+    train_ids = (folder / "train.txt").read_text().split()[:train]
+    test_ids = (folder / "val.txt").read_text().split()[: validation + test]
+
+    def entries(ids: list[str]) -> list[dict]:
+        return [{"image": f"images/{i}.jpg", "label": f"masks/{i}.jpg"} for i in ids]
+
+    content = {
+        "training": entries(train_ids),
+        "validation": entries(test_ids[:validation]),
+        "test": entries(test_ids[validation:]),
+    }
+    path.write_text(json.dumps(content, indent=1))
+    return path, folder
+
+
+def run_bundle(configs: list[str], *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle run --config_file [configs] <args>`` in the bundle folder (the documented way)."""
+    config_files = "[" + ",".join(f"'configs/{c}'" for c in configs) + "]"
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_files, *args]
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: CI machines are often shared
+    return subprocess.run(command, cwd=BUNDLE_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def kvasir_batch(count: int = 4, size: int = 256, with_masks: bool = False):

@@ -1,7 +1,8 @@
-"""Data lists, label sets and inputs of the Med-DisSeg bundles."""
+"""Datasets and datalists: the 2D dataset registry, datalist reading, checking and building; CT label sets and cases."""
 
 from __future__ import annotations
 
+from .builder import carve_validation, pair_images_and_masks, relative_entry
 from .ct import (
     LABEL_SETS,
     LABEL_SOURCES,
@@ -11,6 +12,19 @@ from .ct import (
     num_classes,
     organ_names,
     resolve_ct_inputs,
+)
+from .datalist import IMAGE_EXTENSIONS, SPLITS, inference_datalist, list_images, load_datalist, write_datalist
+from .official import OFFICIAL_BUILDERS, build_official_datalists
+from .registry import DATA_ROOT_ENV, DATASETS, DatasetSpec, default_data_root, get_dataset, repository_root
+from .validation import (
+    CONVERTED_IMAGE_MODES,
+    IMAGE_MODES,
+    MASK_MODES,
+    DatalistError,
+    DatalistReport,
+    check_items,
+    check_training_batches,
+    check_unique_names,
 )
 
 __all__ = [
@@ -22,4 +36,29 @@ __all__ = [
     "num_classes",
     "organ_names",
     "resolve_ct_inputs",
+    "CONVERTED_IMAGE_MODES",
+    "DATASETS",
+    "DATA_ROOT_ENV",
+    "DatalistError",
+    "DatalistReport",
+    "DatasetSpec",
+    "IMAGE_EXTENSIONS",
+    "IMAGE_MODES",
+    "MASK_MODES",
+    "OFFICIAL_BUILDERS",
+    "SPLITS",
+    "build_official_datalists",
+    "carve_validation",
+    "check_items",
+    "check_training_batches",
+    "check_unique_names",
+    "default_data_root",
+    "get_dataset",
+    "inference_datalist",
+    "list_images",
+    "load_datalist",
+    "pair_images_and_masks",
+    "relative_entry",
+    "repository_root",
+    "write_datalist",
 ]

@@ -1,7 +1,39 @@
-"""MONAI transforms of the Med-DisSeg bundles."""
+"""MONAI transforms of the Med-DisSeg bundles: 2D RGB images, binary masks, Stage I's photometric view, overlays;
+CT volume checks and organ label remapping."""
 
 from __future__ import annotations
 
+from .channels import BinarizeMask, BinarizeMaskd, EnsureRGB, EnsureRGBd, source_name
+from .color import (
+    RandColorJitter,
+    RandColorJitterd,
+    RandGrayscale,
+    RandGrayscaled,
+    hsv_to_rgb,
+    rgb_to_grayscale,
+    rgb_to_hsv,
+)
 from .ct import SOURCE_KEY, CheckCTVolumed, CheckSameGridd, RemapOrganLabelsd, describe_source
+from .overlay import MaskOverlay, MaskOverlayd
 
-__all__ = ["SOURCE_KEY", "CheckCTVolumed", "CheckSameGridd", "RemapOrganLabelsd", "describe_source"]
+__all__ = [
+    "SOURCE_KEY",
+    "CheckCTVolumed",
+    "CheckSameGridd",
+    "RemapOrganLabelsd",
+    "describe_source",
+    "BinarizeMask",
+    "BinarizeMaskd",
+    "EnsureRGB",
+    "EnsureRGBd",
+    "MaskOverlay",
+    "MaskOverlayd",
+    "RandColorJitter",
+    "RandColorJitterd",
+    "RandGrayscale",
+    "RandGrayscaled",
+    "hsv_to_rgb",
+    "rgb_to_grayscale",
+    "rgb_to_hsv",
+    "source_name",
+]
