@@ -27,6 +27,7 @@ __all__ = [
     "kvasir_batch",
     "kvasir_datalist",
     "run_bundle",
+    "run_bundle_distributed",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -71,13 +72,22 @@ def kvasir_datalist(path: Path, train: int = 6, validation: int = 2, test: int =
     return path, folder
 
 
-def run_bundle(configs: list[str], *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``python -m monai.bundle run --config_file [configs] <args>`` in the bundle folder (the documented way)."""
+def run_bundle(
+    configs: list[str], *args: str, timeout: int = 600, launcher: list[str] | None = None, bundle_root: Path = BUNDLE_ROOT
+) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle run --config_file [configs] <args>`` in the bundle folder (the documented way);
+    ``launcher`` replaces ``python`` (e.g. by torchrun's command line)."""
     config_files = "[" + ",".join(f"'configs/{c}'" for c in configs) + "]"
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_files, *args]
+    command = [*(launcher or [sys.executable]), "-m", "monai.bundle", "run", "--config_file", config_files, *args]
     env = dict(os.environ)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: CI machines are often shared
-    return subprocess.run(command, cwd=BUNDLE_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(command, cwd=bundle_root, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def run_bundle_distributed(configs: list[str], *args: str, nproc: int = 2, **kwargs) -> subprocess.CompletedProcess:
+    """:func:`run_bundle` under ``torchrun --standalone --nproc_per_node=<nproc>`` (Gloo on CPUs), as documented."""
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    return run_bundle(configs, *args, launcher=launcher, **kwargs)
 
 
 def kvasir_batch(count: int = 4, size: int = 256, with_masks: bool = False):

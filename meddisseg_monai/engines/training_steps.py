@@ -26,6 +26,8 @@ import torch
 from monai.engines.utils import IterationEvents
 from monai.utils import CommonKeys as Keys
 
+from ..utils.precision import AUTOCAST_DTYPES, autocast_context, autocast_name
+
 __all__ = ["MultiOutputTrainingStep", "TwoViewTrainingStep", "autocast_context", "loss_terms", "AUTOCAST_DTYPES"]
 
 LOSS_TERM_PREFIX = "loss_"
@@ -43,34 +45,11 @@ def loss_terms(output: Mapping | list) -> dict[str, float]:
         terms[Keys.LOSS] = float(output[Keys.LOSS])
     return terms
 
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
-
-
-def autocast_context(device: torch.device | str, dtype: str | None) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` on the device's type for ``dtype`` (``"bf16"`` / ``"fp16"``), or a null context for None.
-
-    Raises:
-        ValueError: unknown dtype, or fp16 on a CPU (use bf16 there).
-    """
-    if dtype is None or dtype in ("", "none", "fp32", "float32"):
-        return contextlib.nullcontext()
-    if dtype not in AUTOCAST_DTYPES:
-        raise ValueError(f"autocast dtype must be one of {sorted(AUTOCAST_DTYPES)} or None, got {dtype!r}.")
-    device_type = torch.device(device).type
-    if device_type == "cpu" and AUTOCAST_DTYPES[dtype] == torch.float16:
-        raise ValueError("fp16 autocast is for GPUs; use 'bf16' on a CPU.")
-    return torch.autocast(device_type, dtype=AUTOCAST_DTYPES[dtype])
-
-
 class _TrainingStep:
     """Shared mechanics: batch preparation, optional autocast, backward and optimiser step."""
 
     def __init__(self, autocast: str | None = None) -> None:
-        if autocast in ("", "none", "fp32", "float32"):
-            autocast = None
-        if autocast is not None and autocast not in AUTOCAST_DTYPES:
-            raise ValueError(f"autocast must be one of {sorted(AUTOCAST_DTYPES)} or None, got {autocast!r}.")
-        self.autocast = autocast
+        self.autocast = autocast_name(autocast)
         self._fp16_scaler: torch.amp.GradScaler | None = None
 
     @staticmethod

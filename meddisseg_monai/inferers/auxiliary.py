@@ -41,6 +41,7 @@ class AuxiliaryMapInferer(Inferer):
         if not self.maps:
             return network(inputs, *args, **kwargs)
         module = getattr(network, "module", network)  # DataParallel / DDP
+        module = getattr(module, "_orig_mod", module)  # torch.compile wrapper
         if not (hasattr(module, "decoupling") and hasattr(module, "auxiliary_heads")):
             raise TypeError(f"{type(module).__name__} has no auxiliary heads: auxiliary maps need a MedDisSeg network.")
         captured: list[tuple[torch.Tensor, ...]] = []

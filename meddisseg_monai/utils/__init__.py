@@ -1,7 +1,29 @@
-"""Small helpers shared by the bundle configs."""
+"""Small helpers shared by the bundle configs: command-line values, precision, speed options, distributed runs."""
 
 from __future__ import annotations
 
 from .config_values import as_bool, optional
+from .distributed import (
+    convert_sync_batchnorm,
+    distributed_device,
+    distributed_rank,
+    distributed_world_size,
+    init_process_group,
+)
+from .fast_paths import accelerate_network, network_spatial_dims
+from .precision import AUTOCAST_DTYPES, autocast_context, autocast_name
 
-__all__ = ["as_bool", "optional"]
+__all__ = [
+    "AUTOCAST_DTYPES",
+    "accelerate_network",
+    "as_bool",
+    "autocast_context",
+    "autocast_name",
+    "convert_sync_batchnorm",
+    "distributed_device",
+    "distributed_rank",
+    "distributed_world_size",
+    "init_process_group",
+    "network_spatial_dims",
+    "optional",
+]

@@ -1,0 +1,97 @@
+"""Distributed training and evaluation of the 2D bundle: ``torchrun --standalone --nproc_per_node=2`` with Gloo on the
+CPU, one epoch on a few real Kvasir-SEG images at 64^2, as a user runs ``multi_gpu_train.json`` /
+``multi_gpu_evaluate.json``."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import unittest
+from pathlib import Path
+
+import pytest
+
+from tests.utils import kvasir_datalist, run_bundle, run_bundle_distributed
+
+TRAIN = ["train.json", "multi_gpu_train.json"]
+EVALUATE = ["train.json", "evaluate.json"]
+EVALUATE_DISTRIBUTED = ["train.json", "evaluate.json", "multi_gpu_evaluate.json"]
+
+
+def _check(result, what: str) -> str:
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise AssertionError(f"{what} failed (exit {result.returncode}):\n{output[-6000:]}")
+    return output
+
+
+@pytest.mark.slow
+class TestDistributedBundle(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory()
+        cls.tmp = Path(cls._tmp.name)
+        # 8 training images (4 per rank), 3 validation and 5 test images (uneven shards: 2 + 1 and 3 + 2)
+        cls.datalist, cls.dataset_dir = kvasir_datalist(cls.tmp / "datalist.json", train=8, validation=3, test=5)
+        cls.out = cls.tmp / "run"
+        cls.common = [
+            "--dataset_dir", str(cls.dataset_dir), "--datalist", str(cls.datalist), "--output_dir", str(cls.out),
+            "--image_size", "64", "--batch_size", "2", "--num_workers", "0", "--device", "cpu",
+        ]
+        cls.train_log = _check(
+            run_bundle_distributed(
+                TRAIN, *cls.common, "--epochs", "1", "--stage1_model_file", "null", "--record_samples", "true",
+                "--progress_bar", "false",
+            ),
+            "torchrun multi_gpu_train",
+        )
+        cls.distributed_eval_log = _check(
+            run_bundle_distributed(EVALUATE_DISTRIBUTED, *cls.common, "--eval_dir", str(cls.tmp / "eval_2ranks")),
+            "torchrun multi_gpu_evaluate",
+        )
+        _check(run_bundle(EVALUATE, *cls.common, "--eval_dir", str(cls.tmp / "eval_1rank")), "evaluate")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def test_ranks_saw_disjoint_training_samples(self):
+        log_dir = self.out / "logs" / "stage2"
+        seen = {}
+        for rank in (0, 1):
+            records = [json.loads(line) for line in (log_dir / f"samples_rank{rank}.jsonl").read_text().splitlines()]
+            self.assertEqual([r["epoch"] for r in records], [1])
+            seen[rank] = [Path(name).name for name in records[0]["images"]]
+            self.assertEqual(len(seen[rank]), 4, seen[rank])
+        self.assertFalse(set(seen[0]) & set(seen[1]), seen)
+        training = {Path(e["image"]).name for e in json.loads(self.datalist.read_text())["training"]}
+        self.assertEqual(set(seen[0]) | set(seen[1]), training)
+
+    def test_one_checkpoint_written(self):
+        self.assertEqual(sorted(p.name for p in (self.out / "models").iterdir()), ["last.pt", "model.pt"])
+
+    def test_rank0_logs_only(self):
+        # one trainer and one evaluator StatsHandler, on rank 0: rank 1 would double both
+        self.assertEqual(self.train_log.count("Epoch[1] Metrics -- train_mean_dice"), 1, self.train_log[-3000:])
+        self.assertEqual(self.train_log.count("Key metric: val_mean_dice best value"), 1, self.train_log[-3000:])
+        self.assertEqual(self.distributed_eval_log.count("metrics: "), 1)
+
+    def test_distributed_evaluation_equals_single_process(self):
+        def per_image(folder: str) -> dict:
+            rows = json.loads((self.tmp / folder / "metrics_per_image.json").read_text())
+            return {row["image"]: row for row in rows}
+
+        single, distributed = per_image("eval_1rank"), per_image("eval_2ranks")
+        self.assertEqual(len(single), 5)
+        self.assertEqual(set(single), set(distributed))
+        for image, row in single.items():
+            for column in ("iou", "dice", "recall", "precision", "dice_source_size"):
+                self.assertAlmostEqual(row[column], distributed[image][column], places=5, msg=(image, column))
+        summaries = [json.loads((self.tmp / f / "metrics_summary.json").read_text()) for f in ("eval_1rank", "eval_2ranks")]
+        self.assertEqual(summaries[1]["num_images"], 5)
+        for name, value in summaries[0]["aggregated"].items():
+            self.assertAlmostEqual(value, summaries[1]["aggregated"][name], places=5, msg=name)
+
+
+if __name__ == "__main__":
+    unittest.main()
