@@ -28,12 +28,32 @@ constraints="$venv/meddisseg-constraints.txt"
 echo "torch==$torch_version" > "$constraints"
 export PIP_CONSTRAINT="$constraints"
 
-# Skip the (slow) resolver when nothing changed since the last successful install.
+# Skip the (slow) resolver when nothing changed since the last successful install. The stamp holds a fingerprint and
+# the extras installed (comma-separated); an install that has every extra asked for is up to date (pip never removes
+# the packages of an extra), so `install.sh` after `install.sh test` (the demo after the tests, or in an image built
+# with the test extras) does nothing.
 stamp="$venv/.meddisseg-install-stamp"
-fingerprint="$(cat "$root/setup.cfg" "$root/scripts/install.sh" | sha256sum | cut -d' ' -f1)-$extras-$torch_version"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ] && "$venv/bin/python" -c "import meddisseg_monai" 2>/dev/null; then
-    echo "[install] $venv is up to date"
-    exit 0
+fingerprint="$(cat "$root/setup.cfg" "$root/scripts/install.sh" | sha256sum | cut -d' ' -f1)-$torch_version"
+stamp_fingerprint=""
+installed_extras=""
+if [ -f "$stamp" ]; then
+    read -r stamp_fingerprint installed_extras < "$stamp" || true
+fi
+has_extras() {  # has_extras WANTED INSTALLED: every extra of the comma-separated list WANTED is in INSTALLED
+    local extra
+    for extra in ${1//,/ }; do
+        [[ ",$2," == *",$extra,"* ]] || return 1
+    done
+}
+if [ "$stamp_fingerprint" = "$fingerprint" ]; then
+    if has_extras "$extras" "$installed_extras" && "$venv/bin/python" -c "import meddisseg_monai" 2>/dev/null; then
+        echo "[install] $venv is up to date${installed_extras:+ (extras: $installed_extras)}"
+        exit 0
+    fi
+    # only extras are missing: install them together with those already there
+    for extra in ${installed_extras//,/ }; do
+        has_extras "$extra" "$extras" || extras="${extras:+$extras,}$extra"
+    done
 fi
 
 index_args=()
@@ -48,5 +68,5 @@ if [ -n "$extras" ]; then
 fi
 echo "[install] meddisseg-monai ${extras:+[$extras]} (editable) and its dependencies"
 "$venv/bin/python" -m pip install --quiet "${index_args[@]}" -e "$target"
-echo "$fingerprint" > "$stamp"
+echo "$fingerprint $extras" > "$stamp"
 echo "[install] done: $("$venv/bin/python" -c 'import torch, monai; print(f"torch {torch.__version__}, monai {monai.__version__}")')"

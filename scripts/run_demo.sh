@@ -16,7 +16,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 start=$(date +%s)
 
 bash "$root/scripts/install.sh"
-python="$root/.venv/bin/python"
+python="${MEDDISSEG_VENV:-$root/.venv}/bin/python"
 # idle OpenMP threads sleep instead of spinning (much faster on a busy or shared CPU)
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 

@@ -12,4 +12,4 @@ if [[ "${MEDDISSEG_SKIP_MONAILABEL:-0}" == "0" ]]; then
     bash "$root/scripts/install_monailabel.sh"
 fi
 cd "$root"
-exec "$root/.venv/bin/python" -m pytest "$@"
+exec "${MEDDISSEG_VENV:-$root/.venv}/bin/python" -m pytest "$@"
