@@ -6,7 +6,8 @@ Measures, each configuration in a fresh subprocess (so peak memory is its own):
 - one full training step at 128^2, batch 8 (train-mode forward, composite loss, backward, Adam step): median time and
   the process's peak resident memory;
 
-in fp32 and with bf16 autocast, and the agreement of bf16 with fp32 masks on real Kvasir-SEG images (Dice between
+in fp32 and with bf16 autocast, contiguous and channels-last (with ``--compile`` also ``torch.compile``'d eval, whose
+first call, the compilation, is reported apart), and the agreement of bf16 with fp32 masks on real Kvasir-SEG images (Dice between
 the two binary predictions of a briefly trained network, or of ``--checkpoint``).
 
 With ``--reference_repo`` pointing at a local clone of xiaoquan-1/Med-DisSeg, the reference architecture is measured
@@ -48,7 +49,7 @@ def _load_reference(reference_repo: str):
     return MedDisSeg2
 
 
-def _build(implementation: str, reference_repo: str | None, channels_last: bool):
+def _build(implementation: str, reference_repo: str | None, channels_last: bool, compile: bool = False):
     import torch
 
     torch.manual_seed(0)
@@ -57,7 +58,9 @@ def _build(implementation: str, reference_repo: str | None, channels_last: bool)
     else:
         from meddisseg_monai.networks import MedDisSeg
 
-        network = MedDisSeg()
+        from meddisseg_monai.utils import accelerate_network
+
+        return accelerate_network(MedDisSeg(), channels_last=channels_last, compile=compile)
     if channels_last:
         network = network.to(memory_format=torch.channels_last)
     return network
@@ -86,11 +89,12 @@ def worker(args: argparse.Namespace) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    network = _build(args.implementation, args.reference_repo, args.channels_last)
+    network = _build(args.implementation, args.reference_repo, args.channels_last, args.compile)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.precision == "bf16" else torch.autocast("cpu", enabled=False)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     rss_after_build = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     times = []
+    first_call = None
     if args.mode == "eval":
         network.eval()
         x = torch.rand(1, 3, 256, 256).contiguous(memory_format=memory_format)
@@ -100,6 +104,8 @@ def worker(args: argparse.Namespace) -> dict:
                 network(x)
                 if i:
                     times.append(time.perf_counter() - start)
+                else:
+                    first_call = time.perf_counter() - start
     else:
         from meddisseg_monai.losses import MedDisSegLoss
 
@@ -126,6 +132,7 @@ def worker(args: argparse.Namespace) -> dict:
         "min_s": min(times),
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "rss_after_build_gib": rss_after_build,
+        "first_call_s": first_call,
     }
 
 
@@ -215,6 +222,7 @@ def main() -> None:
     parser.add_argument("--calibration_steps", type=int, default=40)
     parser.add_argument("--agreement_images", type=int, default=20)
     parser.add_argument("--skip_agreement", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile'd eval (fp32, bf16; channels-last)")
     parser.add_argument("--output", default=None, help="also write the results as JSON here")
     # worker-only arguments
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -237,36 +245,45 @@ def main() -> None:
     common = ["--threads", str(args.threads), "--repeats", str(args.repeats)]
     if args.reference_repo:
         common += ["--reference_repo", args.reference_repo]
-    configurations = [("meddisseg_monai", p, cl) for p in ("fp32", "bf16") for cl in (False, True)]
+    configurations = [("meddisseg_monai", p, cl, False) for p in ("fp32", "bf16") for cl in (False, True)]
     if args.reference_repo:
-        configurations = [("reference", "fp32", False), ("reference", "bf16", False)] + configurations
+        configurations = [("reference", "fp32", False, False), ("reference", "bf16", False, False)] + configurations
+    if args.compile:
+        configurations += [("meddisseg_monai", p, True, True) for p in ("fp32", "bf16")]
     results = []
-    header = f"{'implementation':16} {'precision':9} {'layout':14} {'eval 256^2 b1 (s)':>18} {'train 128^2 b8 (s)':>19} {'peak RSS (GiB)':>15}"
+    header = f"{'implementation':16} {'precision':9} {'layout':22} {'eval 256^2 b1 (s)':>18} {'train 128^2 b8 (s)':>19} {'peak RSS (GiB)':>15}"
     print(header)
-    for implementation, precision, channels_last in configurations:
+    for implementation, precision, channels_last, compiled in configurations:
         flags = common + ["--implementation", implementation, "--precision", precision]
         flags += ["--channels_last"] if channels_last else []
+        flags += ["--compile"] if compiled else []
         evaluation = run_worker(flags + ["--mode", "eval"])
-        training = run_worker(flags + ["--mode", "train"])
+        # compiling the training graph (forward and backward) takes far longer than the steps measured here
+        training = {"skipped": "eval only with torch.compile"} if compiled else run_worker(flags + ["--mode", "train"])
         row = {"implementation": implementation, "precision": precision, "channels_last": channels_last,
-               "eval": evaluation, "train": training}
+               "compile": compiled, "eval": evaluation, "train": training}
         results.append(row)
-        layout = "channels_last" if channels_last else "contiguous"
-        print(f"{implementation:16} {precision:9} {layout:14} {evaluation.get('median_s', float('nan')):18.3f} "
+        layout = ("channels_last" if channels_last else "contiguous") + ("+compile" if compiled else "")
+        print(f"{implementation:16} {precision:9} {layout:22} {evaluation.get('median_s', float('nan')):18.3f} "
               f"{training.get('median_s', float('nan')):19.3f} {training.get('peak_rss_gib', float('nan')):15.2f}"
-              + (f"  error: {evaluation.get('error') or training.get('error')}" if "error" in evaluation or "error" in training else ""))
+              + (f"  error: {evaluation.get('error') or training.get('error')}" if "error" in evaluation or "error" in training else "")
+              + (f"  (first call, compiling: {evaluation['first_call_s']:.1f} s)" if compiled and "first_call_s" in evaluation else ""))
     summary = {"results": results}
     reference = next((r for r in results if r["implementation"] == "reference" and r["precision"] == "fp32"), None)
     if reference and "median_s" in reference["eval"] and "median_s" in reference["train"]:
         print("\nratios against the reference in fp32 (lower is better; goals: eval <= 0.4, train step <= 0.6):")
         for row in results:
-            if row["implementation"] == "reference" or "median_s" not in row["eval"] or "median_s" not in row["train"]:
+            if row["implementation"] == "reference" or "median_s" not in row["eval"]:
                 continue
+            layout = ("channels_last" if row["channels_last"] else "contiguous") + ("+compile" if row["compile"] else "")
             eval_ratio = row["eval"]["median_s"] / reference["eval"]["median_s"]
+            if "median_s" not in row["train"]:
+                print(f"  {row['precision']:5} {layout:22} eval {eval_ratio:.2f}x")
+                row["ratios_vs_reference_fp32"] = {"eval": eval_ratio}
+                continue
             train_ratio = row["train"]["median_s"] / reference["train"]["median_s"]
             memory_ratio = row["train"]["peak_rss_gib"] / reference["train"]["peak_rss_gib"]
-            layout = "channels_last" if row["channels_last"] else "contiguous"
-            print(f"  {row['precision']:5} {layout:14} eval {eval_ratio:.2f}x  train step {train_ratio:.2f}x  peak memory {memory_ratio:.2f}x")
+            print(f"  {row['precision']:5} {layout:22} eval {eval_ratio:.2f}x  train step {train_ratio:.2f}x  peak memory {memory_ratio:.2f}x")
             row["ratios_vs_reference_fp32"] = {"eval": eval_ratio, "train": train_ratio, "memory": memory_ratio}
     if not args.skip_agreement:
         flags = ["--task", "agreement", "--threads", str(args.threads), "--data_root", args.data_root,

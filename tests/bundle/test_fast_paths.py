@@ -1,0 +1,103 @@
+"""The fast paths of the 2D bundle's inference agree with fp32 on real images: bf16 autocast, channels-last and
+``torch.compile`` masks against the plain fp32 masks of the same briefly trained network (Dice >= 0.99 per image)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import unittest
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from parameterized import parameterized
+from PIL import Image
+
+from meddisseg_monai.losses import MedDisSegLoss
+from meddisseg_monai.networks import MedDisSeg
+from tests.utils import kvasir_datalist, run_bundle
+
+OPTIONS = [["bf16", ["--autocast", "bf16"]], ["channels_last", ["--channels_last", "true"]], ["compile", ["--compile", "true"]]]
+
+
+def _load(dataset_dir: Path, ids: list[str], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    images, masks = [], []
+    for image_id in ids:
+        image = Image.open(dataset_dir / "images" / f"{image_id}.jpg").convert("RGB").resize((size, size), Image.BILINEAR)
+        mask = Image.open(dataset_dir / "masks" / f"{image_id}.jpg").convert("L").resize((size, size), Image.NEAREST)
+        images.append(torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255.0)
+        masks.append(torch.from_numpy((np.array(mask) >= 128).astype(np.float32))[None])
+    return torch.stack(images), torch.stack(masks)
+
+
+def _train_briefly(dataset_dir: Path, models: Path, steps: int = 30, size: int = 64) -> None:
+    """A short fit on 32 real Kvasir-SEG training images, so that predictions are real masks with confident regions
+    rather than the near-0.5 maps of an untrained network (whose thresholding any rounding flips)."""
+    torch.manual_seed(0)
+    images, masks = _load(dataset_dir, (dataset_dir / "train.txt").read_text().split()[:32], size)
+    network = MedDisSeg().to(memory_format=torch.channels_last).train()
+    optimizer = torch.optim.Adam(network.parameters(), 3e-4)
+    loss_fn = MedDisSegLoss()
+    for step in range(steps):
+        index = torch.arange(step * 8, step * 8 + 8) % len(images)
+        optimizer.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = loss_fn(network(images[index]), masks[index])["loss"]
+        loss.backward()
+        optimizer.step()
+    models.mkdir(parents=True)
+    torch.save(network.state_dict(), models / "model.pt")
+
+
+def _masks(folder: Path) -> dict[str, np.ndarray]:
+    return {p.stem: np.asarray(Image.open(p)) > 127 for p in sorted(folder.glob("*.png"))}
+
+
+@pytest.mark.slow
+class TestFastPathAgreement(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory()
+        cls.tmp = Path(cls._tmp.name)
+        cls.datalist, cls.dataset_dir = kvasir_datalist(cls.tmp / "datalist.json", train=2, validation=0, test=8)
+        _train_briefly(cls.dataset_dir, cls.tmp / "run" / "models")
+        cls.common = [
+            "--dataset_dir", str(cls.dataset_dir), "--datalist", str(cls.datalist), "--output_dir", str(cls.tmp / "run"),
+            "--image_size", "64", "--num_workers", "0", "--device", "cpu", "--save_overlays", "false",
+        ]
+        cls.baseline = cls._infer("fp32", [])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    @classmethod
+    def _infer(cls, name: str, options: list[str]) -> dict[str, np.ndarray]:
+        folder = cls.tmp / name
+        result = run_bundle(["inference.json"], *cls.common, "--inference_dir", str(folder), *options)
+        if result.returncode != 0:
+            raise AssertionError(f"inference {name} failed:\n{(result.stdout + result.stderr)[-5000:]}")
+        return _masks(folder / "masks")
+
+    def test_baseline_masks_are_not_trivial(self):
+        self.assertEqual(len(self.baseline), 8)
+        fractions = [mask.mean() for mask in self.baseline.values()]
+        self.assertGreater(min(fractions), 0.0, fractions)  # something found in every image...
+        self.assertLess(max(fractions), 0.9, fractions)  # ...but not everything
+
+    @parameterized.expand(OPTIONS)
+    def test_agrees_with_fp32(self, name, options):
+        masks = self._infer(name, options)
+        self.assertEqual(set(masks), set(self.baseline))
+        dices = {}
+        for key, reference in self.baseline.items():
+            self.assertEqual(masks[key].shape, reference.shape, key)
+            total = reference.sum() + masks[key].sum()
+            dices[key] = 1.0 if total == 0 else 2.0 * (reference & masks[key]).sum() / total
+        print(f"{name} vs fp32 Dice per image: {json.dumps({k: round(float(v), 5) for k, v in dices.items()})}")
+        self.assertGreaterEqual(min(dices.values()), 0.99, dices)
+
+
+if __name__ == "__main__":
+    unittest.main()
