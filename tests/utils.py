@@ -26,6 +26,8 @@ __all__ = [
     "shared_data_path",
     "kvasir_batch",
     "kvasir_datalist",
+    "bundle_overrides",
+    "checked_output",
     "run_bundle",
     "run_bundle_distributed",
 ]
@@ -106,3 +108,19 @@ def kvasir_batch(count: int = 4, size: int = 256, with_masks: bool = False):
             masks.append(torch.from_numpy((np.array(mask) >= 128).astype(np.float32))[None])
     batch = torch.stack(images)
     return (batch, torch.stack(masks)) if with_masks else batch
+
+
+def bundle_overrides(datalist: Path, dataset_dir: Path, output_dir: Path, image_size: int = 64, batch_size: int = 2) -> list[str]:
+    """The overrides the 2D bundle tests share: real data, small images, no worker processes, the CPU."""
+    return [
+        "--dataset_dir", str(dataset_dir), "--datalist", str(datalist), "--output_dir", str(output_dir),
+        "--image_size", str(image_size), "--batch_size", str(batch_size), "--num_workers", "0", "--device", "cpu",
+    ]  # fmt: skip
+
+
+def checked_output(result: subprocess.CompletedProcess, what: str) -> str:
+    """The output of a finished bundle run; an ``AssertionError`` with its tail when it failed."""
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise AssertionError(f"{what} failed (exit {result.returncode}):\n{output[-6000:]}")
+    return output

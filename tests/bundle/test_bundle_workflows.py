@@ -15,19 +15,12 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.utils import kvasir_datalist, run_bundle
+from tests.utils import bundle_overrides, checked_output, kvasir_datalist, run_bundle
 
 STAGE1 = ["train.json", "train_stage1.json"]
 STAGE2 = ["train.json"]
 EVALUATE = ["train.json", "evaluate.json"]
 INFERENCE = ["inference.json"]
-
-
-def _check(result, what: str) -> str:
-    output = result.stdout + result.stderr
-    if result.returncode != 0:
-        raise AssertionError(f"{what} failed (exit {result.returncode}):\n{output[-6000:]}")
-    return output
 
 
 @pytest.mark.slow
@@ -38,14 +31,11 @@ class TestBundleWorkflows(unittest.TestCase):
         cls.tmp = Path(cls._tmp.name)
         cls.datalist, cls.dataset_dir = kvasir_datalist(cls.tmp / "datalist.json", train=6, validation=2, test=3)
         cls.out = cls.tmp / "run"
-        cls.common = [
-            "--dataset_dir", str(cls.dataset_dir), "--datalist", str(cls.datalist), "--output_dir", str(cls.out),
-            "--image_size", "64", "--batch_size", "2", "--num_workers", "0", "--device", "cpu",
-        ]
+        cls.common = bundle_overrides(cls.datalist, cls.dataset_dir, cls.out)
         cls.logs = {
-            "stage1": _check(run_bundle(STAGE1, *cls.common, "--epochs", "1"), "Stage I"),
-            "stage2": _check(run_bundle(STAGE2, *cls.common, "--epochs", "1", "--progress_bar", "false"), "Stage II"),
-            "evaluate": _check(run_bundle(EVALUATE, *cls.common, "--save_masks", "true"), "evaluate"),
+            "stage1": checked_output(run_bundle(STAGE1, *cls.common, "--epochs", "1"), "Stage I"),
+            "stage2": checked_output(run_bundle(STAGE2, *cls.common, "--epochs", "1", "--progress_bar", "false"), "Stage II"),
+            "evaluate": checked_output(run_bundle(EVALUATE, *cls.common, "--save_masks", "true"), "evaluate"),
         }
         # inference on a folder: three test images, a grayscale and an RGBA copy (made RGB, as documented)
         cls.inputs = cls.tmp / "inputs"
@@ -56,7 +46,7 @@ class TestBundleWorkflows(unittest.TestCase):
         source = Image.open(cls.dataset_dir / test_images[0])
         source.convert("L").save(cls.inputs / "gray_case.png")
         source.convert("RGBA").save(cls.inputs / "rgba_case.png")
-        cls.logs["inference"] = _check(
+        cls.logs["inference"] = checked_output(
             run_bundle(INFERENCE, *cls.common, "--input", str(cls.inputs), "--save_probabilities", "true",
                        "--save_uncertainty", "true"),
             "inference",
@@ -129,7 +119,7 @@ class TestBundleWorkflows(unittest.TestCase):
         self.assertIn("masks:", self.logs["inference"])
 
     def test_resume(self):
-        result = _check(run_bundle(STAGE1, *self.common, "--epochs", "2", "--progress_bar", "false"), "Stage I resume")
+        result = checked_output(run_bundle(STAGE1, *self.common, "--epochs", "2", "--progress_bar", "false"), "Stage I resume")
         self.assertIn("Restored all variables from", result)
         self.assertIn("Epoch: 2/2", result)
         self.assertNotIn("Epoch: 1/2", result)

@@ -11,18 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils import kvasir_datalist, run_bundle, run_bundle_distributed
+from tests.utils import bundle_overrides, checked_output, kvasir_datalist, run_bundle, run_bundle_distributed
 
 TRAIN = ["train.json", "multi_gpu_train.json"]
 EVALUATE = ["train.json", "evaluate.json"]
 EVALUATE_DISTRIBUTED = ["train.json", "evaluate.json", "multi_gpu_evaluate.json"]
-
-
-def _check(result, what: str) -> str:
-    output = result.stdout + result.stderr
-    if result.returncode != 0:
-        raise AssertionError(f"{what} failed (exit {result.returncode}):\n{output[-6000:]}")
-    return output
 
 
 @pytest.mark.slow
@@ -34,22 +27,19 @@ class TestDistributedBundle(unittest.TestCase):
         # 8 training images (4 per rank), 3 validation and 5 test images (uneven shards: 2 + 1 and 3 + 2)
         cls.datalist, cls.dataset_dir = kvasir_datalist(cls.tmp / "datalist.json", train=8, validation=3, test=5)
         cls.out = cls.tmp / "run"
-        cls.common = [
-            "--dataset_dir", str(cls.dataset_dir), "--datalist", str(cls.datalist), "--output_dir", str(cls.out),
-            "--image_size", "64", "--batch_size", "2", "--num_workers", "0", "--device", "cpu",
-        ]
-        cls.train_log = _check(
+        cls.common = bundle_overrides(cls.datalist, cls.dataset_dir, cls.out)
+        cls.train_log = checked_output(
             run_bundle_distributed(
                 TRAIN, *cls.common, "--epochs", "1", "--stage1_model_file", "null", "--record_samples", "true",
                 "--progress_bar", "false",
             ),
             "torchrun multi_gpu_train",
         )
-        cls.distributed_eval_log = _check(
+        cls.distributed_eval_log = checked_output(
             run_bundle_distributed(EVALUATE_DISTRIBUTED, *cls.common, "--eval_dir", str(cls.tmp / "eval_2ranks")),
             "torchrun multi_gpu_evaluate",
         )
-        _check(run_bundle(EVALUATE, *cls.common, "--eval_dir", str(cls.tmp / "eval_1rank")), "evaluate")
+        checked_output(run_bundle(EVALUATE, *cls.common, "--eval_dir", str(cls.tmp / "eval_1rank")), "evaluate")
 
     @classmethod
     def tearDownClass(cls):

@@ -16,7 +16,7 @@ from PIL import Image
 
 from meddisseg_monai.losses import MedDisSegLoss
 from meddisseg_monai.networks import MedDisSeg
-from tests.utils import kvasir_datalist, run_bundle
+from tests.utils import bundle_overrides, checked_output, kvasir_datalist, run_bundle
 
 OPTIONS = [["bf16", ["--autocast", "bf16"]], ["channels_last", ["--channels_last", "true"]], ["compile", ["--compile", "true"]]]
 
@@ -62,10 +62,7 @@ class TestFastPathAgreement(unittest.TestCase):
         cls.tmp = Path(cls._tmp.name)
         cls.datalist, cls.dataset_dir = kvasir_datalist(cls.tmp / "datalist.json", train=2, validation=0, test=8)
         _train_briefly(cls.dataset_dir, cls.tmp / "run" / "models")
-        cls.common = [
-            "--dataset_dir", str(cls.dataset_dir), "--datalist", str(cls.datalist), "--output_dir", str(cls.tmp / "run"),
-            "--image_size", "64", "--num_workers", "0", "--device", "cpu", "--save_overlays", "false",
-        ]
+        cls.common = [*bundle_overrides(cls.datalist, cls.dataset_dir, cls.tmp / "run"), "--save_overlays", "false"]
         cls.baseline = cls._infer("fp32", [])
 
     @classmethod
@@ -75,9 +72,7 @@ class TestFastPathAgreement(unittest.TestCase):
     @classmethod
     def _infer(cls, name: str, options: list[str]) -> dict[str, np.ndarray]:
         folder = cls.tmp / name
-        result = run_bundle(["inference.json"], *cls.common, "--inference_dir", str(folder), *options)
-        if result.returncode != 0:
-            raise AssertionError(f"inference {name} failed:\n{(result.stdout + result.stderr)[-5000:]}")
+        checked_output(run_bundle(["inference.json"], *cls.common, "--inference_dir", str(folder), *options), name)
         return _masks(folder / "masks")
 
     def test_baseline_masks_are_not_trivial(self):
