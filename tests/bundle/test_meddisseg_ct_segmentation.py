@@ -20,7 +20,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from monai.bundle import ConfigParser, ConfigWorkflow, verify_metadata, verify_net_in_out
+from monai.bundle import ConfigParser, ConfigWorkflow, ckpt_export, verify_metadata, verify_net_in_out
 from monai.transforms import LoadImage
 from parameterized import parameterized
 
@@ -95,6 +95,29 @@ class TestBundleDefinition(unittest.TestCase):
             device="cpu",
             **{"network_def#feature_channels": 32},
         )
+
+    def test_ckpt_export_round_trip(self):
+        """``ckpt_export`` (TorchScript, as the model zoo ships ``models/model.ts``) gives the eager network's output."""
+        tmp = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, tmp, True)
+        random_checkpoint(tmp / "model.pt")
+        ckpt_export(
+            net_id="network_def",
+            filepath=str(tmp / "model.ts"),
+            ckpt_file=str(tmp / "model.pt"),
+            meta_file=str(CONFIGS / "metadata.json"),
+            config_file=str(CONFIGS / "inference.json"),
+            **{"network_def#feature_channels": SMALL["feature_channels"]},
+        )
+        parser = ConfigParser()
+        parser.read_config(str(CONFIGS / "inference.json"))
+        parser.update(SMALL)
+        network = parser.get_parsed_content("network_def")
+        network.load_state_dict(torch.load(tmp / "model.pt", weights_only=True))
+        exported = torch.jit.load(str(tmp / "model.ts"))
+        x = torch.rand(1, 1, 32, 32, 32)
+        with torch.no_grad():
+            torch.testing.assert_close(exported(x), network.eval()(x), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.slow
