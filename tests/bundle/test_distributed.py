@@ -1,5 +1,5 @@
 """Distributed training and evaluation of the 2D bundle: ``torchrun --standalone --nproc_per_node=2`` with Gloo on the
-CPU, one epoch on a few real Kvasir-SEG images at 64^2, as a user runs ``multi_gpu_train.json`` /
+CPU, one epoch of Stage I and of Stage II on a few real Kvasir-SEG images at 64^2, as a user runs ``multi_gpu_train.json`` /
 ``multi_gpu_evaluate.json``."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 
 from tests.utils import bundle_overrides, checked_output, kvasir_datalist, run_bundle, run_bundle_distributed
 
+TRAIN_STAGE1 = ["train.json", "train_stage1.json", "multi_gpu_train.json"]
 TRAIN = ["train.json", "multi_gpu_train.json"]
 EVALUATE = ["train.json", "evaluate.json"]
 EVALUATE_DISTRIBUTED = ["train.json", "evaluate.json", "multi_gpu_evaluate.json"]
@@ -28,11 +29,12 @@ class TestDistributedBundle(unittest.TestCase):
         cls.datalist, cls.dataset_dir = kvasir_datalist(cls.tmp / "datalist.json", train=8, validation=3, test=5)
         cls.out = cls.tmp / "run"
         cls.common = bundle_overrides(cls.datalist, cls.dataset_dir, cls.out)
+        checked_output(  # Stage I (two forward passes per step under DDP), whose encoder Stage II starts from
+            run_bundle_distributed(TRAIN_STAGE1, *cls.common, "--epochs", "1", "--progress_bar", "false"),
+            "torchrun multi_gpu_train Stage I",
+        )
         cls.train_log = checked_output(
-            run_bundle_distributed(
-                TRAIN, *cls.common, "--epochs", "1", "--stage1_model_file", "null", "--record_samples", "true",
-                "--progress_bar", "false",
-            ),
+            run_bundle_distributed(TRAIN, *cls.common, "--epochs", "1", "--record_samples", "true", "--progress_bar", "false"),
             "torchrun multi_gpu_train",
         )
         cls.distributed_eval_log = checked_output(
@@ -58,7 +60,8 @@ class TestDistributedBundle(unittest.TestCase):
         self.assertEqual(set(seen[0]) | set(seen[1]), training)
 
     def test_one_checkpoint_written(self):
-        self.assertEqual(sorted(p.name for p in (self.out / "models").iterdir()), ["last.pt", "model.pt"])
+        names = sorted(p.name for p in (self.out / "models").iterdir())
+        self.assertEqual(names, ["last.pt", "last_stage1.pt", "model.pt", "model_stage1.pt"])
 
     def test_rank0_logs_only(self):
         # one trainer and one evaluator StatsHandler, on rank 0: rank 1 would double both
