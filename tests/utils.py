@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 import torch
 
+from meddisseg_monai.data import DATA_ROOT_ENV, default_data_root
+
 __all__ = [
     "REPO_ROOT",
     "BUNDLE_ROOT",
@@ -35,12 +37,11 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLE_ROOT = REPO_ROOT / "bundle" / "meddisseg_2d_segmentation"
 REQUIRE_DATA_ENV = "MEDDISSEG_REQUIRE_DATA"
-DATA_ROOT_ENV = "MEDDISSEG_DATA_ROOT"
 
 
 def data_root() -> Path:
-    """``$MEDDISSEG_DATA_ROOT`` or ``<repository>/../shared/data``."""
-    return Path(os.environ.get(DATA_ROOT_ENV) or (REPO_ROOT.parent / "shared" / "data")).resolve()
+    """``$MEDDISSEG_DATA_ROOT`` or ``<repository>/../shared/data`` (the package's own default)."""
+    return Path(default_data_root()).resolve()
 
 
 def shared_data_path(*parts: str) -> Path:
@@ -77,8 +78,8 @@ def kvasir_datalist(path: Path, train: int = 6, validation: int = 2, test: int =
 def run_bundle(
     configs: list[str], *args: str, timeout: int = 600, launcher: list[str] | None = None, bundle_root: Path = BUNDLE_ROOT
 ) -> subprocess.CompletedProcess:
-    """``python -m monai.bundle run --config_file [configs] <args>`` in the bundle folder (the documented way);
-    ``launcher`` replaces ``python`` (e.g. by torchrun's command line)."""
+    """``python -m monai.bundle run --config_file [configs] <args>`` in the bundle folder (the documented way): the 2D
+    bundle's, or ``bundle_root``; ``launcher`` replaces ``python`` (e.g. by torchrun's command line)."""
     config_files = "[" + ",".join(f"'configs/{c}'" for c in configs) + "]"
     command = [*(launcher or [sys.executable]), "-m", "monai.bundle", "run", "--config_file", config_files, *args]
     env = dict(os.environ)
@@ -92,13 +93,17 @@ def run_bundle_distributed(configs: list[str], *args: str, nproc: int = 2, **kwa
     return run_bundle(configs, *args, launcher=launcher, **kwargs)
 
 
-def kvasir_batch(count: int = 4, size: int = 256, with_masks: bool = False):
-    """The first ``count`` Kvasir-SEG images (by sorted id) as an RGB float batch in [0, 1] at ``size``^2, and
-    optionally their binary masks (JPEG masks thresholded at 128)."""
+def kvasir_batch(count: int = 4, size: int = 256, with_masks: bool = False, split: str | None = None):
+    """``count`` Kvasir-SEG images as an RGB float batch in [0, 1] at ``size``^2, and optionally their binary masks
+    (JPEG masks thresholded at 128): the first by sorted id, or the first of the official ``split`` (``"train"`` or
+    ``"val"``, from ``<split>.txt``)."""
     from PIL import Image
 
     folder = shared_data_path("Kvasir-SEG")
-    ids = sorted(p.stem for p in (folder / "images").glob("*.jpg"))[:count]
+    if split is None:
+        ids = sorted(p.stem for p in (folder / "images").glob("*.jpg"))[:count]
+    else:
+        ids = (folder / f"{split}.txt").read_text().split()[:count]
     images, masks = [], []
     for image_id in ids:
         image = Image.open(folder / "images" / f"{image_id}.jpg").convert("RGB").resize((size, size), Image.BILINEAR)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from ignite import distributed as idist
 from ignite.engine import Engine, Events
 from monai.utils import ImageMetaKey
+
+from .reports import item_meta
 
 __all__ = ["SampleRecorder"]
 
@@ -24,7 +25,7 @@ class SampleRecorder:
 
     def __init__(self, save_dir: str, key: str = "image") -> None:
         self.save_dir = save_dir
-        self.key = key
+        self._metas = item_meta(key)
         self._names: list[str] = []
 
     def attach(self, engine: Engine) -> None:
@@ -36,7 +37,7 @@ class SampleRecorder:
         self._names = []
 
     def _collect(self, engine: Engine) -> None:
-        self._names += _file_names(engine.state.batch, self.key)
+        self._names += [str(meta.get(ImageMetaKey.FILENAME_OR_OBJ)) for meta in self._metas(engine.state.batch)]
 
     def _write(self, engine: Engine) -> None:
         os.makedirs(self.save_dir, exist_ok=True)
@@ -45,14 +46,3 @@ class SampleRecorder:
         with open(os.path.join(self.save_dir, f"samples_rank{rank}.jsonl"), "a") as f:
             f.write(json.dumps(record) + "\n")
 
-
-def _file_names(batch: Any, key: str) -> list[str]:
-    items = batch if isinstance(batch, (list, tuple)) else [batch]
-    names: list[str] = []
-    for item in items:
-        if not isinstance(item, dict) or key not in item:
-            continue
-        meta = getattr(item[key], "meta", None) or item.get(f"{key}_meta_dict", {})
-        value = meta.get(ImageMetaKey.FILENAME_OR_OBJ, [])
-        names += [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
-    return names

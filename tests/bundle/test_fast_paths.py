@@ -16,26 +16,16 @@ from PIL import Image
 
 from meddisseg_monai.losses import MedDisSegLoss
 from meddisseg_monai.networks import MedDisSeg
-from tests.utils import bundle_overrides, checked_output, kvasir_datalist, run_bundle
+from tests.utils import bundle_overrides, checked_output, kvasir_batch, kvasir_datalist, run_bundle
 
 OPTIONS = [["bf16", ["--autocast", "bf16"]], ["channels_last", ["--channels_last", "true"]], ["compile", ["--compile", "true"]]]
 
 
-def _load(dataset_dir: Path, ids: list[str], size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    images, masks = [], []
-    for image_id in ids:
-        image = Image.open(dataset_dir / "images" / f"{image_id}.jpg").convert("RGB").resize((size, size), Image.BILINEAR)
-        mask = Image.open(dataset_dir / "masks" / f"{image_id}.jpg").convert("L").resize((size, size), Image.NEAREST)
-        images.append(torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255.0)
-        masks.append(torch.from_numpy((np.array(mask) >= 128).astype(np.float32))[None])
-    return torch.stack(images), torch.stack(masks)
-
-
-def _train_briefly(dataset_dir: Path, models: Path, steps: int = 30, size: int = 64) -> None:
+def _train_briefly(models: Path, steps: int = 30, size: int = 64) -> None:
     """A short fit on 32 real Kvasir-SEG training images, so that predictions are real masks with confident regions
     rather than the near-0.5 maps of an untrained network (whose thresholding any rounding flips)."""
     torch.manual_seed(0)
-    images, masks = _load(dataset_dir, (dataset_dir / "train.txt").read_text().split()[:32], size)
+    images, masks = kvasir_batch(count=32, size=size, with_masks=True, split="train")
     network = MedDisSeg().to(memory_format=torch.channels_last).train()
     optimizer = torch.optim.Adam(network.parameters(), 3e-4)
     loss_fn = MedDisSegLoss()
@@ -61,7 +51,7 @@ class TestFastPathAgreement(unittest.TestCase):
         cls._tmp = tempfile.TemporaryDirectory()
         cls.tmp = Path(cls._tmp.name)
         cls.datalist, cls.dataset_dir = kvasir_datalist(cls.tmp / "datalist.json", train=2, validation=0, test=8)
-        _train_briefly(cls.dataset_dir, cls.tmp / "run" / "models")
+        _train_briefly(cls.tmp / "run" / "models")
         cls.common = [*bundle_overrides(cls.datalist, cls.dataset_dir, cls.tmp / "run"), "--save_overlays", "false"]
         cls.baseline = cls._infer("fp32", [])
 

@@ -10,8 +10,6 @@ import csv
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import unittest
 from pathlib import Path
@@ -25,22 +23,21 @@ from monai.transforms import LoadImage
 from parameterized import parameterized
 
 from meddisseg_monai.data.ct import channel_def
-from tests.utils import REPO_ROOT, shared_data_path
+from tests.utils import REPO_ROOT, checked_output, run_bundle, shared_data_path
 
 BUNDLE = REPO_ROOT / "bundle" / "meddisseg_ct_segmentation"
 CONFIGS = BUNDLE / "configs"
 SMALL = {"feature_channels": 32, "roi_size": [32, 32, 32], "spacing": [8.0, 8.0, 8.0], "sw_batch_size": 2}
 
 
-def run_bundle(configs: list[str], overrides: dict, log: Path) -> None:
+def run_ct_bundle(configs: list[str], overrides: dict, log: Path) -> None:
     """``python -m monai.bundle run`` in the bundle folder, as a user runs it; fails with the log's tail."""
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", json.dumps(configs)]
+    args = []
     for key, value in overrides.items():
-        command += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
-    result = subprocess.run(command, cwd=BUNDLE, capture_output=True, text=True)
+        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+    result = run_bundle([Path(c).name for c in configs], *args, bundle_root=BUNDLE)
     log.write_text(result.stdout + result.stderr)
-    if result.returncode != 0:
-        raise AssertionError(f"bundle run failed ({result.returncode}):\n{(result.stdout + result.stderr)[-4000:]}")
+    checked_output(result, "bundle run")
 
 
 def random_checkpoint(path: Path, **overrides) -> None:
@@ -144,7 +141,7 @@ class TestBundleRuns(unittest.TestCase):
     def test_inference_nifti_and_dicom(self):
         nifti, dicom = self.data / "example_ct_sm.nii.gz", self.data / "example_ct_dicom"
         out = self.tmp / "inference"
-        run_bundle(
+        run_ct_bundle(
             ["configs/inference.json"],
             {
                 **SMALL,
@@ -165,7 +162,7 @@ class TestBundleRuns(unittest.TestCase):
         datalist.write_text(json.dumps({"training": [case], "validation": [case]}))
         common = {**SMALL, "dataset_dir": str(self.data), "datalist": str(datalist), "num_workers": 0, "cache_rate": 0}
 
-        run_bundle(
+        run_ct_bundle(
             ["configs/train.json"],
             {**common, "epochs": 1, "ckpt_dir": str(self.tmp / "models"), "output_dir": str(self.tmp / "train")},
             self.tmp / "train.log",
@@ -177,7 +174,7 @@ class TestBundleRuns(unittest.TestCase):
         # evaluation of the trained network, with a bad case that must not stop the good one
         datalist.write_text(json.dumps({"training": [case], "validation": [case, bad]}))
         out = self.tmp / "evaluate"
-        run_bundle(
+        run_ct_bundle(
             ["configs/train.json", "configs/evaluate.json"],
             {**common, "ckpt_path": str(checkpoint), "output_dir": str(out)},
             self.tmp / "evaluate.log",
@@ -206,7 +203,7 @@ class TestSynapse2DProtocol(unittest.TestCase):
         case = {"image": "example_ct_sm.nii.gz", "label": "example_seg.nii.gz", "source_labels": "totalsegmentator_v2"}
         (tmp / "datalist.json").write_text(json.dumps({"training": [case], "validation": [case]}))
         small = {"feature_channels": 32, "image_size": [32, 32], "num_samples": 2, "num_workers": 0, "cache_rate": 0}
-        run_bundle(
+        run_ct_bundle(
             ["configs/train.json", "configs/train_synapse2d.json"],
             {**small, "dataset_dir": str(data), "datalist": str(tmp / "datalist.json"), "epochs": 1,
              "ckpt_dir": str(tmp / "models"), "output_dir": str(tmp / "train")},
@@ -217,7 +214,7 @@ class TestSynapse2DProtocol(unittest.TestCase):
         self.assertEqual(state["head.refine.2.weight"].shape[0], 9)  # synapse8: 8 organs + background
 
         nifti = data / "example_ct_sm.nii.gz"
-        run_bundle(
+        run_ct_bundle(
             ["configs/inference.json", "configs/inference_synapse2d.json"],
             {**small, "input": str(nifti), "ckpt_path": str(tmp / "models" / "model.pt"), "output_dir": str(tmp / "o")},
             tmp / "inference.log",
