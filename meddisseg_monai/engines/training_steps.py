@@ -26,7 +26,7 @@ import torch
 from monai.engines.utils import IterationEvents
 from monai.utils import CommonKeys as Keys
 
-from ..utils.precision import AUTOCAST_DTYPES, autocast_context, autocast_name
+from ..utils.precision import AUTOCAST_DTYPES, autocast_context, autocast_name, resolve_autocast
 
 __all__ = ["MultiOutputTrainingStep", "TwoViewTrainingStep", "autocast_context", "loss_terms", "AUTOCAST_DTYPES"]
 
@@ -71,7 +71,8 @@ class _TrainingStep:
         """MONAI's scaler with ``amp=True``; our own for fp16 autocast (bf16 and fp32 need none)."""
         if self.autocast is None:
             return engine.scaler if engine.amp else None
-        if AUTOCAST_DTYPES[self.autocast] != torch.float16:
+        resolved = resolve_autocast(self.autocast, engine.state.device)
+        if resolved is None or AUTOCAST_DTYPES[resolved] != torch.float16:
             return None
         if self._fp16_scaler is None:
             self._fp16_scaler = torch.amp.GradScaler(torch.device(engine.state.device).type)
@@ -102,8 +103,9 @@ class MultiOutputTrainingStep(_TrainingStep):
     label)`` (a dict with ``"loss"``), backward, step.
 
     Args:
-        autocast: ``"bf16"`` / ``"fp16"`` mixed precision on the trainer's device (bf16 works on CPUs with native
-            bf16), or None for full precision (or MONAI's ``amp=True`` on CUDA).
+        autocast: ``"auto"`` (bf16 where the trainer's device computes it natively, else fp32), ``"bf16"`` /
+            ``"fp16"`` mixed precision on the trainer's device, or None for full precision (or MONAI's ``amp=True``
+            on CUDA).
     """
 
     def __call__(self, engine: Any, batchdata: Any) -> dict:
