@@ -189,7 +189,7 @@ def profile(args: argparse.Namespace) -> dict:
         loss_step()
         loss_times.append(time.perf_counter() - start)
     rows["losses"][0] = statistics.median(loss_times)
-    optimizer = torch.optim.Adam(network.parameters(), 1e-4)
+    optimizer = torch.optim.Adam(network.parameters(), 1e-4, fused=not args.unfused_adam)  # as the bundles train
     for p in network.parameters():
         p.grad = torch.zeros_like(p)
     optimizer.step()
@@ -266,6 +266,7 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--unfused_adam", action="store_true", help="Adam's per-parameter loop instead of fused")
     parser.add_argument("--autocast", default=None, help="None (fp32) or bf16 (fast only where native)")
     parser.add_argument("--data_root", default=str(REPO_ROOT.parent / "shared" / "data"))
     parser.add_argument("--output", default=None, help="also write the result as JSON here")
