@@ -42,13 +42,13 @@ def _train_briefly(models: Path, steps: int = 12, batch_size: int = 4, size: int
     rather than the near-0.5 maps of an untrained network (whose thresholding any rounding flips)."""
     torch.manual_seed(0)
     images, masks = kvasir_batch(count=steps * batch_size // 2, size=size, with_masks=True, split="train")
-    network = MedDisSeg().train()
+    network = MedDisSeg(auxiliary_outputs=True).train()
     optimizer = torch.optim.Adam(network.parameters(), 1e-3)
     loss_fn = MedDisSegLoss()
     for step in range(steps):
         index = torch.arange(step * batch_size, (step + 1) * batch_size) % len(images)
         optimizer.zero_grad()
-        loss = loss_fn(network(images[index]), masks[index])["loss"]
+        loss = loss_fn(network(images[index]), masks[index])
         loss.backward()
         optimizer.step()
     models.mkdir(parents=True)
