@@ -15,6 +15,7 @@ __all__ = [
     "SPLITS",
     "IMAGE_EXTENSIONS",
     "load_datalist",
+    "read_datalist_json",
     "inference_datalist",
     "list_images",
     "write_datalist",
@@ -57,8 +58,7 @@ def load_datalist(
         raise FileNotFoundError(f"datalist {datalist} not found (pass --datalist PATH).")
     if not os.path.isdir(dataset_dir):
         raise FileNotFoundError(f"dataset folder {dataset_dir} not found (pass --dataset_dir PATH).")
-    with open(datalist) as f:
-        content = json.load(f)
+    content = read_datalist_json(datalist)
     if split not in content:
         splits = [k for k in content if isinstance(content[k], list)]
         raise DatalistError(f"{datalist} has no {split!r} list (it has {splits}).")
@@ -68,6 +68,31 @@ def load_datalist(
     if check:
         check_items(items, require_label, mask_threshold, what=f"{datalist} [{split}]")
     return items
+
+
+def read_datalist_json(datalist: str | os.PathLike) -> dict:
+    """The JSON object of a datalist file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        DatalistError: not valid JSON (the message names the file, line and column) or not a JSON object.
+    """
+    path = os.fspath(datalist)
+    try:
+        with open(path, encoding="utf-8") as f:
+            content = json.load(f)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"datalist {path} not found (pass --datalist PATH).") from error
+    except UnicodeDecodeError as error:
+        raise DatalistError(f"datalist {path} is not a text (UTF-8 JSON) file: {error}") from error
+    except json.JSONDecodeError as error:
+        raise DatalistError(
+            f"datalist {path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno} "
+            f"(character {error.pos})."
+        ) from error
+    if not isinstance(content, dict):
+        raise DatalistError(f"datalist {path} holds a JSON {type(content).__name__}, not an object of splits.")
+    return content
 
 
 def list_images(path: str | os.PathLike) -> list[str]:

@@ -12,16 +12,42 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import logging
+import math
+
+from ignite.engine import Engine
 from monai.handlers import CheckpointSaver, EarlyStopHandler
 
+from .finite import NonFiniteError, non_finite_tensors
+
 __all__ = ["ResumableCheckpointSaver", "ResumableEarlyStopHandler"]
+
+logger = logging.getLogger(__name__)
 
 
 class ResumableCheckpointSaver(CheckpointSaver):
     """``CheckpointSaver`` with ``state_dict()``: the key-metric tracking list (which score the saved best model has).
 
-    ``load_state_dict`` is MONAI's own. Everything else, including the arguments, is ``CheckpointSaver``'s.
+    It never saves a best model from a non-finite key metric (the validation is skipped with a warning) nor with
+    non-finite weights (:class:`~meddisseg_monai.handlers.finite.NonFiniteError`). ``load_state_dict`` is MONAI's
+    own. Everything else, including the arguments, is ``CheckpointSaver``'s.
     """
+
+    def metrics_completed(self, engine: Engine) -> None:
+        """Save the best model, unless the key metric or the weights are not finite."""
+        name = getattr(engine.state, "key_metric_name", None)
+        score = engine.state.metrics.get(name) if name else None
+        if score is not None and not math.isfinite(float(score)):
+            logger.warning("epoch %s: %s is %s, not a best model; %s is unchanged.", engine.state.epoch, name, score,
+                           "the best checkpoint")
+            return
+        bad = non_finite_tensors({k: v.state_dict() for k, v in self.save_dict.items() if hasattr(v, "state_dict")})
+        if bad:
+            raise NonFiniteError(
+                f"the best checkpoint is not written to {self.save_dir}: {len(bad)} tensor(s) hold NaN/Inf "
+                f"(e.g. {', '.join(bad[:3])})."
+            )
+        super().metrics_completed(engine)
 
     def state_dict(self) -> dict[str, Any]:
         """The key-metric tracking state (``{}`` when no key metric is saved)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from .command_line import check_command_line, check_overrides, install_error_summary
 from .config_values import as_bool, optional
+from .files import OutputFolderError, check_writable
 from .distributed import (
     convert_sync_batchnorm,
     distributed_device,
@@ -15,15 +17,20 @@ from .precision import AUTOCAST_DTYPES, autocast_context, autocast_name
 
 __all__ = [
     "AUTOCAST_DTYPES",
+    "OutputFolderError",
     "accelerate_network",
     "as_bool",
     "autocast_context",
     "autocast_name",
+    "check_command_line",
+    "check_overrides",
+    "check_writable",
     "convert_sync_batchnorm",
     "distributed_device",
     "distributed_rank",
     "distributed_world_size",
     "init_process_group",
+    "install_error_summary",
     "network_spatial_dims",
     "optional",
 ]
