@@ -13,6 +13,7 @@ from .distributed import (
     init_process_group,
 )
 from .fast_paths import accelerate_network, network_spatial_dims
+from .training_record import check_image_size, read_training_record, trained_image_size, write_training_record
 from .precision import AUTOCAST_DTYPES, autocast_context, autocast_name
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "autocast_context",
     "autocast_name",
     "check_command_line",
+    "check_image_size",
     "check_overrides",
     "check_writable",
     "convert_sync_batchnorm",
@@ -33,4 +35,7 @@ __all__ = [
     "install_error_summary",
     "network_spatial_dims",
     "optional",
+    "read_training_record",
+    "trained_image_size",
+    "write_training_record",
 ]
