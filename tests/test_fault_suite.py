@@ -81,6 +81,14 @@ def _dice_loss(pred, label):
     return torch.nn.functional.binary_cross_entropy_with_logits(pred, label)
 
 
+class _TotalWithTerms(torch.nn.Module):
+    """A composite loss as this package's: the total returned, its detached terms in ``last_terms``."""
+
+    def forward(self, pred, label):
+        self.last_terms = {"mask": torch.tensor(0.5), "dispersive": torch.tensor(float("inf"))}
+        return sum(self.last_terms.values())
+
+
 def _sqrt_at_zero(pred, label):
     return (pred * 0).abs().sqrt().sum()  # finite (0) loss, NaN gradient
 
@@ -112,12 +120,17 @@ class TestNonFiniteTraining(_Tmp):
         for parameter in network.parameters():  # the bad step was never taken
             self.assertTrue(torch.isfinite(parameter).all())
 
-    def test_a_non_finite_term_is_named(self):
+    @parameterized.expand(
+        [
+            ["dict_of_terms", lambda p, l: {"loss": torch.tensor(1.0), "dispersive": torch.tensor(float("inf"))}],
+            ["total_with_last_terms", _TotalWithTerms()],
+        ]
+    )
+    def test_a_non_finite_term_is_named(self, _, loss):
         network = _Net()
         trainer = SupervisedTrainer(
             device=torch.device("cpu"), max_epochs=1, train_data_loader=[], network=network,
-            optimizer=torch.optim.SGD(network.parameters(), lr=0.1),
-            loss_function=lambda p, l: {"loss": torch.tensor(1.0), "dispersive": torch.tensor(float("inf"))},
+            optimizer=torch.optim.SGD(network.parameters(), lr=0.1), loss_function=loss,
         )  # fmt: skip
         NonFiniteGuard.wrap_loss(trainer)
         with self.assertRaisesRegex(NonFiniteError, "dispersive = inf"):

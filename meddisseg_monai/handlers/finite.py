@@ -3,8 +3,9 @@
 Ignite's ``TerminateOnNan`` ends the run quietly, after the optimiser step (so the weights are already NaN) and
 without naming what went wrong. :class:`NonFiniteGuard` checks earlier and says more:
 
-- every loss term as the loss function returns it, before the backward pass (the weights are still finite), so the
-  message names the term (``dispersive``, ``segmentation`` ...) and the epoch and iteration;
+- every loss term as the loss function returns it (a dict of terms, or the total with the terms in the loss's
+  ``last_terms``), before the backward pass (the weights are still finite), so the message names the term
+  (``dispersive``, ``mask`` ...) and the epoch and iteration;
 - the gradients after the backward pass, before the optimiser step (skipped under fp16 loss scaling, whose
   ``GradScaler`` skips such steps itself).
 
@@ -73,7 +74,11 @@ class _CheckedLoss:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         result = self.loss_function(*args, **kwargs)
-        terms = result if isinstance(result, Mapping) else {"loss": result}
+        terms = dict(result) if isinstance(result, Mapping) else {"loss": result}
+        # composite losses that return the total keep their terms in ``last_terms``: name those too
+        last_terms = getattr(self.loss_function, "last_terms", None)
+        if not isinstance(result, Mapping) and isinstance(last_terms, Mapping):
+            terms.update({k: v for k, v in last_terms.items() if k != "loss"})
         bad = [
             f"{name} = {_describe(value)}"
             for name, value in terms.items()
