@@ -41,10 +41,11 @@ class ResumableCheckpointSaver(CheckpointSaver):
         super().__init__(*args, **kwargs)
         self.record = dict(record) if record else None
         self._best_filename = kwargs.get("key_metric_filename")
+        self._key_metric_name = kwargs.get("key_metric_name")
 
     def metrics_completed(self, engine: Engine) -> None:
         """Save the best model, unless the key metric or the weights are not finite."""
-        name = getattr(engine.state, "key_metric_name", None)
+        name = self._key_metric_name if isinstance(self._key_metric_name, str) else getattr(engine.state, "key_metric_name", None)
         score = engine.state.metrics.get(name) if name else None
         if score is not None and not math.isfinite(float(score)):
             logger.warning("epoch %s: %s is %s, not a best model; %s is unchanged.", engine.state.epoch, name, score,

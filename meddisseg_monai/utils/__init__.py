@@ -13,10 +13,11 @@ from .distributed import (
     init_process_group,
 )
 from .fast_paths import accelerate_network, network_spatial_dims
+from .precision import AUTO, AUTOCAST_DTYPES, autocast_context, autocast_name, bf16_native, describe_precision, resolve_autocast
 from .training_record import check_image_size, read_training_record, trained_image_size, write_training_record
-from .precision import AUTOCAST_DTYPES, autocast_context, autocast_name
 
 __all__ = [
+    "AUTO",
     "AUTOCAST_DTYPES",
     "OutputFolderError",
     "accelerate_network",
@@ -27,7 +28,9 @@ __all__ = [
     "check_image_size",
     "check_overrides",
     "check_writable",
+    "bf16_native",
     "convert_sync_batchnorm",
+    "describe_precision",
     "distributed_device",
     "distributed_rank",
     "distributed_world_size",
@@ -38,4 +41,5 @@ __all__ = [
     "read_training_record",
     "trained_image_size",
     "write_training_record",
+    "resolve_autocast",
 ]
