@@ -216,6 +216,20 @@ class TestOutputNames(unittest.TestCase):
     def test_names_are_unique(self, _, paths, expected):
         self.assertEqual(list(unique_output_names(paths).values()), expected)
 
+    def test_table_from_the_engine_when_it_starts(self):
+        from monai.data import Dataset, DataLoader
+        from monai.engines import SupervisedEvaluator
+
+        names = OutputNames()
+        self.assertEqual(names.name("/d/s1/ct.nii.gz"), "ct")  # no table yet: the stem
+        data = [{"image": "/d/s1/ct.nii.gz"}, {"image": "/d/s2/ct.nii.gz"}]
+        evaluator = SupervisedEvaluator(
+            device=torch.device("cpu"), val_data_loader=DataLoader(Dataset(data)), network=torch.nn.Identity(),
+            val_handlers=[names],
+        )  # fmt: skip
+        evaluator.fire_event(Events.STARTED)
+        self.assertEqual([names.name(d["image"]) for d in data], ["s1_ct", "s2_ct"])
+
     def test_save_imaged_formatter(self):
         names = OutputNames(["/d/s1/ct.nii.gz", "/d/s2/ct.nii.gz"])
         from monai.data import FolderLayout

@@ -81,20 +81,43 @@ def unique_output_names(paths: Iterable[str | os.PathLike], separator: str = "_"
 class OutputNames:
     """The output name of every input, as a ``SaveImaged`` ``output_name_formatter``.
 
+    The table comes from ``paths``, or, when none are given, from the data of the engine it is attached to (an
+    Ignite handler: the evaluator's ``data_loader.dataset.data`` when it starts), so that a config can build it
+    without resolving its inputs (MONAI Label instantiates the post-processing of ``inference.json`` but never its
+    dataset). The first list given wins: names never change during a run. An input that is not in the table is
+    named by its stem.
+
     Args:
-        paths: every input of the run (file paths, or DICOM series folders).
+        paths: every input of the run (file paths, DICOM series folders, or ``{"image": path}`` items).
 
     Bundle wiring::
 
-        "output_names": {"_target_": "meddisseg_monai.data.OutputNames", "paths": "$[d['image'] for d in @dataset#data]"},
+        "output_names": {"_target_": "meddisseg_monai.data.OutputNames"},
+        "handlers": [..., "@output_names"],
         ... {"_target_": "SaveImaged", ..., "output_name_formatter": "@output_names"}
-
-    An input that is not in the table (e.g. added later) is named by its stem.
     """
 
-    def __init__(self, paths: Iterable[str | os.PathLike | Mapping]) -> None:
-        paths = [p["image"] if isinstance(p, Mapping) else p for p in paths]
-        self.names = unique_output_names(paths)
+    def __init__(self, paths: Iterable[str | os.PathLike | Mapping] | None = None) -> None:
+        self.names: dict[str, str] = {}
+        if paths is not None:
+            self.update(paths)
+
+    def update(self, paths: Iterable[str | os.PathLike | Mapping]) -> None:
+        """Name ``paths`` unless a table exists already."""
+        if self.names:
+            return
+        self.names = unique_output_names(p["image"] if isinstance(p, Mapping) else p for p in paths)
+
+    def attach(self, engine: Any) -> None:
+        """Take the table from ``engine.data_loader.dataset.data`` when the engine starts (unless given)."""
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.STARTED, self._from_engine)
+
+    def _from_engine(self, engine: Any) -> None:
+        data = getattr(getattr(getattr(engine, "data_loader", None), "dataset", None), "data", None)
+        if data is not None:
+            self.update(item for item in data if isinstance(item, (str, os.PathLike, Mapping)))
 
     def name(self, path: str | os.PathLike) -> str:
         """The output name of ``path``."""

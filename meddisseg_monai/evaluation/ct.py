@@ -313,7 +313,8 @@ class CTEvaluation:
         """The cases that ``transform`` (loading and checks) accepts, each with its ``case`` name; the others are
         logged and remembered. Raises :class:`EvaluationError` (after writing the summary) when none passes."""
         if self.output_names is None:
-            self.output_names = OutputNames([c["image"] for c in cases if c.get("image")])
+            self.output_names = OutputNames()
+        self.output_names.update([c["image"] for c in cases if c.get("image")])  # every entry: names stay fixed
         named = name_cases(cases, self.output_names)
         self.num_entries = len(named)
         self.failures = []
