@@ -439,5 +439,65 @@ class TestInferenceInputs(_Tmp):
             InferenceInputs(self._folder(["text"]))
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# the solid cases of the probes (kept true here; tests/data/test_validation.py and tests/transforms/test_ct.py hold
+# the detailed tables): bad inputs are refused before work, naming the file
+def _kvasir_pair(tmp: Path, spoil: str) -> dict:
+    folder = shared_data_path("Kvasir-SEG")
+    name = sorted((folder / "images").glob("*.jpg"))[0].name
+    image, mask = tmp / name, tmp / f"mask_{name}"
+    shutil.copyfile(folder / "images" / name, image)
+    shutil.copyfile(folder / "masks" / name, mask)
+    if spoil == "truncated":
+        image.write_bytes(image.read_bytes()[:600])
+    elif spoil == "not_an_image":
+        image.write_text("<html>not an image</html>")
+    elif spoil == "mismatched":
+        Image.open(mask).resize((32, 32)).save(mask)
+    return {"image": str(image), "label": str(mask)}
+
+
+def _ct_volume(tmp: Path, spoil: str) -> dict:
+    ct = nib.load(shared_data_path("CT-TotalSegmentator-examples", "example_ct_sm.nii.gz"))
+    volume = np.asarray(ct.dataobj).astype(np.float32)[:32, :32, :8]
+    if spoil == "nan":
+        volume[3, 3, 3] = np.nan
+    elif spoil == "2d":
+        volume = volume[:, :, 0]
+    elif spoil == "4d":
+        volume = np.stack([volume, volume], -1)
+    path = tmp / f"{spoil}.nii.gz"
+    nib.save(nib.Nifti1Image(volume, ct.affine), path)
+    return {"image": str(path)}
+
+
+# name, how the input is made, the check, text of the error
+SOLID_INPUTS = [
+    ["truncated_jpeg", lambda t: _kvasir_pair(t, "truncated"), "2d", "image cannot be read"],
+    ["not_an_image", lambda t: _kvasir_pair(t, "not_an_image"), "2d", "image cannot be read"],
+    ["size_mismatch", lambda t: _kvasir_pair(t, "mismatched"), "2d", "but its mask"],
+    ["nan_voxels", lambda t: _ct_volume(t, "nan"), "ct", "NaN"],
+    ["2d_volume", lambda t: _ct_volume(t, "2d"), "ct", "2D image"],
+    ["4d_volume", lambda t: _ct_volume(t, "4d"), "ct", "4D image"],
+]
+
+
+class TestSolidInputs(_Tmp):
+    @parameterized.expand(SOLID_INPUTS)
+    def test_refused_naming_the_file(self, _, make, kind, message):
+        from meddisseg_monai.data import check_items
+        from meddisseg_monai.evaluation.ct import describe_error
+
+        item = make(self.tmp)
+        with self.assertRaises(Exception) as caught:
+            if kind == "2d":
+                check_items([item])
+            else:
+                Compose([LoadImaged("image", image_only=True), EnsureChannelFirstd("image"), CheckCTVolumed("image")])(item)
+        text = describe_error(caught.exception)
+        self.assertIn(os.path.basename(item["image"]), text)
+        self.assertIn(message, text)
+
+
 if __name__ == "__main__":
     unittest.main()
