@@ -60,7 +60,7 @@ def _build(implementation: str, reference_repo: str | None, channels_last: bool,
 
         from meddisseg_monai.utils import accelerate_network
 
-        return accelerate_network(MedDisSeg(), channels_last=channels_last, compile=compile)
+        return accelerate_network(MedDisSeg(auxiliary_outputs=True), channels_last=channels_last, compile=compile)
     if channels_last:
         network = network.to(memory_format=torch.channels_last)
     return network
@@ -122,7 +122,7 @@ def worker(args: argparse.Namespace) -> dict:
                 if args.implementation == "reference":
                     loss = _reference_step_loss([o.float() for o in outputs], y)
                 else:
-                    loss = loss_fn(outputs, y)["loss"]
+                    loss = loss_fn(outputs, y)
             loss.backward()
             optimizer.step()
             if i:
@@ -159,7 +159,7 @@ def agreement_worker(args: argparse.Namespace) -> dict:
             torch.from_numpy((np.array(mask) >= 128).astype(np.float32))[None],
         )
 
-    network = MedDisSeg()
+    network = MedDisSeg(auxiliary_outputs=True)
     if args.checkpoint:
         from meddisseg_monai.networks.weights import read_state_dict
 
@@ -175,7 +175,7 @@ def agreement_worker(args: argparse.Namespace) -> dict:
             x, y = torch.stack([b[0] for b in batch]), torch.stack([b[1] for b in batch])
             optimizer.zero_grad()
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss = loss_fn(network(x), y)["loss"]
+                loss = loss_fn(network(x), y)
             loss.backward()
             optimizer.step()
         trained = f"{args.calibration_steps} bf16 training steps at 128^2, batch 8"

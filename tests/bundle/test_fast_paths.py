@@ -26,14 +26,14 @@ def _train_briefly(models: Path, steps: int = 30, size: int = 64) -> None:
     rather than the near-0.5 maps of an untrained network (whose thresholding any rounding flips)."""
     torch.manual_seed(0)
     images, masks = kvasir_batch(count=32, size=size, with_masks=True, split="train")
-    network = MedDisSeg().to(memory_format=torch.channels_last).train()
+    network = MedDisSeg(auxiliary_outputs=True).to(memory_format=torch.channels_last).train()
     optimizer = torch.optim.Adam(network.parameters(), 3e-4)
     loss_fn = MedDisSegLoss()
     for step in range(steps):
         index = torch.arange(step * 8, step * 8 + 8) % len(images)
         optimizer.zero_grad()
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = loss_fn(network(images[index]), masks[index])["loss"]
+            loss = loss_fn(network(images[index]), masks[index])
         loss.backward()
         optimizer.step()
     models.mkdir(parents=True)
