@@ -1,9 +1,10 @@
 """Ignite handlers of the bundle: resumable best-checkpoint and early-stopping state, evaluation reports, a
 record of the images each rank trained on, the loss terms of each training iteration, the full training objective
-on the validation set."""
+on the validation set, whether the Dispersive Loss acts."""
 
 from __future__ import annotations
 
+from .dispersive import DispersiveDiagnosticsHandler
 from .reports import SegmentationReportWriter, item_meta, metric_columns, summarise
 from .loss_terms import LossTermsHandler, loss_terms
 from .samples import SampleRecorder
@@ -11,6 +12,7 @@ from .validation_objective import ValidationObjectiveHandler
 from .resume import ResumableCheckpointSaver, ResumableEarlyStopHandler
 
 __all__ = [
+    "DispersiveDiagnosticsHandler",
     "LossTermsHandler",
     "ValidationObjectiveHandler",
     "loss_terms",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from monai.handlers.tensorboard_handlers import TensorBoardHandler
 from monai.utils import CommonKeys as Keys
 
@@ -27,6 +28,8 @@ class DispersiveDiagnosticsHandler(TensorBoardHandler):
     The loss is ``engine.loss_function`` (a :class:`~meddisseg_monai.losses.MedDisSegLoss` or
     :class:`~meddisseg_monai.losses.MedDisSegStage1Loss`: its ``segmentation``, ``dispersive`` and
     ``dispersive_weight``); the images and labels are ``engine.state.output["image"]`` / ``["label"]``.
+
+    With several processes (DDP) the bundle disables it: the extra forward pass would run on one rank only.
 
     Args:
         interval: compute every ``interval`` iterations (and on the first).
@@ -58,12 +61,15 @@ class DispersiveDiagnosticsHandler(TensorBoardHandler):
         if iteration != 1 and iteration % self.interval != 0:
             return
         output = engine.state.output
-        if isinstance(output, list):  # decollated by the trainer's postprocessing
-            output = output[0] if output else {}
-        if not isinstance(output, Mapping) or Keys.IMAGE not in output or Keys.LABEL not in output:
+        items = output if isinstance(output, list) else [output]  # a list when decollated by postprocessing
+        if not items or not all(isinstance(o, Mapping) and Keys.IMAGE in o and Keys.LABEL in o for o in items):
             raise ValueError("DispersiveDiagnosticsHandler needs engine.state.output with 'image' and 'label'.")
-        images, labels = output[Keys.IMAGE], output[Keys.LABEL]
-        if images.ndim == labels.ndim - 1 or images.shape[0] < 2:  # decollated single items: nothing to compare
+        if isinstance(output, list):
+            images = torch.stack([torch.as_tensor(o[Keys.IMAGE]) for o in items])
+            labels = torch.stack([torch.as_tensor(o[Keys.LABEL]) for o in items])
+        else:
+            images, labels = output[Keys.IMAGE], output[Keys.LABEL]
+        if images.shape[0] < 2:  # a batch of one: nothing to compare
             return
         loss = engine.loss_function
         figures = dispersive_diagnostics(
