@@ -303,10 +303,22 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def masks(ref, folder: Path, reference, train_ids, val_ids, steps: int, batch_size: int, size: int, lr: float) -> dict:
-    """Fit the reference network ``steps`` steps (its own ``train``), then compare its masks with the bundle's."""
+    """Fit the reference network ``steps`` steps (its own ``train``), then compare its masks with the bundle's.
+
+    During the fit the reference's batch-norm layers keep a cumulative average of the batch statistics
+    (``momentum=None``), so that eval-mode masks after a few steps are not degenerate (with momentum 0.1 the running
+    statistics are still mostly their initial values). The converted weights go through ``inference.json`` twice: as
+    converted (BGR -> RGB on the first convolution) and without the colour conversion, to show what the check detects.
+    Masks are compared at each image's own size (the bundle inverts its resize; the reference's probability map is
+    resized with ``cv2.resize``), as binary masks at 0.5 and at each image's median reference probability (a
+    threshold that always gives non-trivial masks), and as probabilities.
+    """
     import cv2
     from monai.bundle import ConfigParser
 
+    for module in reference.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None
     optimizer = torch.optim.Adam(reference.parameters(), lr)
     for step in range(steps):
         ids = [train_ids[(step * batch_size + i) % len(train_ids)] for i in range(batch_size)]
@@ -317,41 +329,55 @@ def masks(ref, folder: Path, reference, train_ids, val_ids, steps: int, batch_si
         print(f"  fitting the reference network: step {step + 1}/{steps}, loss {loss:.4f}", flush=True)
     reference.eval()
     bundle = REPO_ROOT / "bundle" / "meddisseg_2d_segmentation"
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        template = MedDisSeg()
-        torch.save(convert_reference_state_dict(reference.state_dict(), template), Path(tmp) / "model.pt")
-        parser = ConfigParser()
-        parser.read_config(str(bundle / "configs" / "inference.json"))
-        inputs = Path(tmp) / "input"
-        inputs.mkdir()
-        for image_id in val_ids:
-            (inputs / f"{image_id}.jpg").write_bytes((folder / "images" / f"{image_id}.jpg").read_bytes())
-        parser.update(
-            {"bundle_root": str(bundle), "output_dir": tmp, "model_file": str(Path(tmp) / "model.pt"),
-             "input": str(inputs), "device": "cpu", "save_overlays": False, "image_size": size}  # fmt: skip
-        )
-        workflow_run = parser.get_parsed_content("initialize"), parser.get_parsed_content("evaluator")
-        workflow_run[1].run()
-        for image_id in val_ids:
-            image = cv2.imread(str(folder / "images" / f"{image_id}.jpg"), cv2.IMREAD_COLOR)
-            height, width = image.shape[:2]
-            x = torch.from_numpy(np.transpose(cv2.resize(image, (size, size)), (2, 0, 1)) / 255.0).float()[None]
-            with torch.no_grad():
-                probability = reference(x)[0][0, 0].numpy()
-            at_source = cv2.resize(probability, (width, height)) > 0.5
-            bundle_mask = cv2.imread(str(Path(tmp) / "inference" / "masks" / f"{image_id}.png"), cv2.IMREAD_GRAYSCALE) > 127
-            results.append(
-                {"id": image_id, "dice_at_source_size": dice(at_source, bundle_mask),
-                 "reference_foreground_fraction": float((probability > 0.5).mean()),
-                 "bundle_foreground_fraction": float(bundle_mask.mean())}  # fmt: skip
+    reference_probabilities = {}
+    for image_id in val_ids:
+        image = cv2.imread(str(folder / "images" / f"{image_id}.jpg"), cv2.IMREAD_COLOR)
+        height, width = image.shape[:2]
+        x = torch.from_numpy(np.transpose(cv2.resize(image, (size, size)), (2, 0, 1)) / 255.0).float()[None]
+        with torch.no_grad():
+            probability = reference(x)[0][0, 0].numpy()
+        reference_probabilities[image_id] = cv2.resize(probability, (width, height))
+    record: dict = {}
+    for channel_order in ("bgr", "rgb"):
+        results = []
+        with tempfile.TemporaryDirectory() as tmp:
+            template = MedDisSeg()
+            state = convert_reference_state_dict(reference.state_dict(), template, channel_order=channel_order)
+            torch.save(state, Path(tmp) / "model.pt")
+            inputs = Path(tmp) / "input"
+            inputs.mkdir()
+            for image_id in val_ids:
+                (inputs / f"{image_id}.jpg").write_bytes((folder / "images" / f"{image_id}.jpg").read_bytes())
+            parser = ConfigParser()
+            parser.read_config(str(bundle / "configs" / "inference.json"))
+            parser.update(
+                {"bundle_root": str(bundle), "output_dir": tmp, "model_file": str(Path(tmp) / "model.pt"),
+                 "input": str(inputs), "device": "cpu", "save_overlays": False, "save_probabilities": True,
+                 "image_size": size}  # fmt: skip
             )
-            print(f"  {image_id}: Dice {results[-1]['dice_at_source_size']:.4f} "
-                  f"(foreground: reference {results[-1]['reference_foreground_fraction']:.3f}, "
-                  f"bundle {results[-1]['bundle_foreground_fraction']:.3f})")  # fmt: skip
-    mean = float(np.mean([r["dice_at_source_size"] for r in results]))
-    print(f"  mean Dice, reference masks vs converted weights through the bundle's inference: {mean:.4f}")
-    return {"images": results, "mean_dice": mean, "min_dice": min(r["dice_at_source_size"] for r in results)}
+            parser.get_parsed_content("initialize")
+            parser.get_parsed_content("evaluator").run()
+            for image_id in val_ids:
+                expected = reference_probabilities[image_id]
+                read = lambda kind: cv2.imread(str(Path(tmp) / "inference" / kind / f"{image_id}.png"), cv2.IMREAD_GRAYSCALE)  # noqa: E731
+                mask, probability = read("masks") > 127, read("probabilities") / 255.0
+                median = float(np.median(expected))
+                results.append(
+                    {"id": image_id, "dice_at_0.5": dice(expected > 0.5, mask),
+                     "dice_at_reference_median": dice(expected > median, probability > median),
+                     "max_probability_difference": float(np.abs(expected - probability).max()),
+                     "reference_foreground_at_0.5": float((expected > 0.5).mean())}  # fmt: skip
+                )
+        mean = {k: float(np.mean([r[k] for r in results])) for k in ("dice_at_0.5", "dice_at_reference_median")}
+        label = "as converted (BGR -> RGB)" if channel_order == "bgr" else "without the colour conversion"
+        print(f"  {label}: mean Dice at 0.5 {mean['dice_at_0.5']:.4f}, at the reference median "
+              f"{mean['dice_at_reference_median']:.4f}, largest probability difference "
+              f"{max(r['max_probability_difference'] for r in results):.4f}")  # fmt: skip
+        for r in results:
+            print(f"    {r['id']}: Dice@0.5 {r['dice_at_0.5']:.4f}, Dice@median {r['dice_at_reference_median']:.4f}, "
+                  f"reference foreground {r['reference_foreground_at_0.5']:.3f}")  # fmt: skip
+        record[channel_order] = {"images": results, **{f"mean_{k}": v for k, v in mean.items()}}
+    return record
 
 
 def main() -> None:
