@@ -28,6 +28,8 @@ __all__ = [
     "WeightsMismatchError",
     "read_state_dict",
     "detect_layout",
+    "describe_state_dict",
+    "check_state_dict_fits",
     "load_torchvision_resnet50",
     "load_encoder_weights",
     "convert_reference_state_dict",
@@ -117,6 +119,40 @@ def _mismatch_report(expected: StateDict, state: StateDict) -> str:
         + _listing("not in the network", unexpected)
         + _listing("shape differs", wrong_shape)
     )
+
+
+def describe_state_dict(state: StateDict) -> str:
+    """What network a state dict is from, in words: ``"MedDisSeg (3D, 1 input channel(s), 14 output channel(s),
+    feature_channels 32)"``, ``"MedDisSegStage1 (2D, ...)"``, or ``"not a Med-DisSeg network (torchvision layout)"``."""
+    layout = detect_layout(state)
+    stem = state.get("encoder.conv1.weight")
+    if layout != "meddisseg" or stem is None:
+        return f"not a Med-DisSeg network ({layout} layout, first keys {list(state)[:3]})"
+    if "head.refine.2.weight" in state:
+        name, out = "MedDisSeg", state["head.refine.2.weight"].shape[0]
+    elif "head.fuse.weight" in state:
+        name, out = "MedDisSegStage1", state["head.fuse.weight"].shape[0]
+    else:
+        name, out = "an unknown network with a Med-DisSeg encoder", None
+    parts = [f"{stem.ndim - 2}D", f"{stem.shape[1]} input channel(s)"]
+    if out is not None:
+        parts.append(f"{out} output channel(s)")
+    if "aggregations.3.value.weight" in state:
+        parts.append(f"feature_channels {state['aggregations.3.value.weight'].shape[0]}")
+    return f"{name} ({', '.join(parts)})"
+
+
+def check_state_dict_fits(network: nn.Module, state: StateDict) -> None:
+    """Raise :class:`WeightsMismatchError` unless ``state`` loads strictly into ``network``; the message says which
+    network each side is (dimensions, channels, width) and lists every key that differs."""
+    expected = network.state_dict()
+    report = _mismatch_report(expected, state)
+    if report:
+        raise WeightsMismatchError(
+            f"the weights are from {describe_state_dict(state)}, but the network is {describe_state_dict(expected)}"
+            " (check the checkpoint file and the network_def options, e.g. spatial_dims, in_channels, out_channels,"
+            " feature_channels):" + report
+        )
 
 
 def _load_checked(module: nn.Module, state: StateDict, what: str, ignored: list[str] | None = None) -> None:
