@@ -118,7 +118,8 @@ class MedDisSegApp(MONAILabelApp):
     def infer(self, request, datastore=None):
         self._require_model(request.get("model"), self._infers, "inference")
         image = request.get("image")
-        if isinstance(image, str) and not os.path.exists(image):  # an id, not an uploaded file
+        if isinstance(image, str) and not os.path.isfile(image):  # an id, not an uploaded file
+            # (MONAI Label reads an existing path as it is, and a folder as a DICOM series: ITK then scans it)
             store = datastore or self.datastore()
             if isinstance(store, CheckedLocalDatastore):
                 store.require_image(image)

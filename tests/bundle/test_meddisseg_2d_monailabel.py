@@ -137,6 +137,7 @@ class TestMonaiLabel2D(unittest.TestCase):
         [
             ("unknown_model", 404, ["no inference model 'no_such_model'", MODEL], "/infer/no_such_model", {"image": 0}),
             ("unknown_image", 404, ["'no_such_image' is not in the datastore"], f"/infer/{MODEL}", {"image": "no_such_image"}),
+            ("image_is_a_folder", 404, ["'.' is not in the datastore"], f"/infer/{MODEL}", {"image": "."}),
             ("no_image", 422, ["no input"], f"/infer/{MODEL}", {}),
             ("corrupt_image", 422, ["corrupt.jpg", "cannot be read"], f"/infer/{MODEL}", {"image": "corrupt"}),
             ("params_not_json", 422, ["params is not valid JSON"], f"/infer/{MODEL}", {"image": 0}, "{device: cpu"),
