@@ -23,6 +23,7 @@ __all__ = ["BINARY_FOREGROUND", "LabelSpec", "LabelError", "read_spatial_shape",
 
 BINARY_FOREGROUND = 255  # the foreground value of a binary mask (the 2D bundle's SaveImaged writes scale=255, uint8)
 LOSSY_EXTENSIONS = (".jpg", ".jpeg")
+FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 class LabelError(ValueError):
@@ -96,14 +97,14 @@ def check_label(label_file: str, image_file: str, specs: dict[str, LabelSpec], n
         label = _load(label_file)
     except Exception as e:  # noqa: BLE001 - any reader failure means the file is not a readable label
         raise LabelError(f"label {name}: cannot be read as an image ({type(e).__name__}: {e})") from None
-    candidates = {m: s for m, s in specs.items() if s.dimension == label.ndim}
+    frame = label_file.lower().endswith(FRAME_EXTENSIONS)  # a 2D picture file, read (W, H) or (W, H, channels)
+    dimension = 2 if frame else label.ndim
+    candidates = {m: s for m, s in specs.items() if s.dimension == dimension}
     if not candidates:
-        if label.ndim == 3 and label.shape[-1] in (3, 4) and any(s.dimension == 2 for s in specs.values()):
-            raise LabelError(
-                f"label {name}: has {label.shape[-1]} channels (RGB/RGBA); a label is one channel (a grayscale PNG)"
-            )
         dims = sorted({s.dimension for s in specs.values()})
-        raise LabelError(f"label {name}: is {label.ndim}D (shape {list(label.shape)}); the served models are {dims}D")
+        raise LabelError(f"label {name}: is {dimension}D (shape {list(label.shape)}); the served models are {dims}D")
+    if frame and label.ndim != 2:
+        raise LabelError(f"label {name}: has {label.shape[-1]} channels; a label is one channel (a grayscale PNG)")
     try:
         image_shape = read_spatial_shape(image_file, label.ndim)
     except Exception as e:  # noqa: BLE001
