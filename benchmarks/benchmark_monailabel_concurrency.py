@@ -89,8 +89,9 @@ def measure(app_kind: str, workers: int, image_size: int, requests: int, frames:
         ids = [f.stem for f in frames]
         with MonaiLabelServer(app, studies, models=MODEL, conf=conf, args=args) as server:
             infer = lambda image_id: server.infer(MODEL, image_id, timeout=900)  # noqa: E731
-            for i in range(workers):  # each worker loads its model on its first request
-                infer(ids[i % len(ids)])
+            # each worker loads its model on its first request (monaibundle answers every 2D request with HTTP 500, at
+            # its writer, after the inference: its latencies still show the queueing)
+            warmup = [timed(infer, ids[i % len(ids)]) for i in range(workers)]
             load_before = os.getloadavg()
             sequential = [timed(infer, ids[i % len(ids)]) for i in range(requests)]
             info: dict = {}
@@ -107,7 +108,7 @@ def measure(app_kind: str, workers: int, image_size: int, requests: int, frames:
             wall = time.monotonic() - start
             t.join()
             load_after = os.getloadavg()
-        for r in concurrent + sequential + [info]:
+        for r in warmup + concurrent + sequential + [info]:
             r.pop("start", None)
         return {
             "app": app_kind,
@@ -118,7 +119,7 @@ def measure(app_kind: str, workers: int, image_size: int, requests: int, frames:
             "concurrent_seconds": [r["seconds"] for r in concurrent],
             "concurrent_wall_seconds": round(wall, 3),
             "info_seconds_during_concurrent": info.get("seconds"),
-            "errors": [r["error"] for r in concurrent + sequential + [info] if r.get("error")],
+            "errors": sorted({r["error"] for r in warmup + concurrent + sequential + [info] if r.get("error")}),
             "loadavg_before": [round(v, 2) for v in load_before],
             "loadavg_after": [round(v, 2) for v in load_after],
         }
