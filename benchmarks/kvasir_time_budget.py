@@ -46,7 +46,6 @@ UNET = {
         "num_res_units": 2,
     },
     "loss": {"_target_": "meddisseg_monai.losses.segmentation_loss", "out_channels": 1},
-    "train#iteration_update": None,
     "optimizer#params": "$@network.parameters()",
 }
 # no "last" checkpoints or resuming inside a timed run: only determinism and the early-stop wiring

@@ -1,7 +1,7 @@
-"""Training iterations of Med-DisSeg for MONAI's Ignite engines."""
+"""Med-DisSeg's Ignite engines: Stage I's two-view trainer (Stage II uses MONAI's ``SupervisedTrainer``)."""
 
 from __future__ import annotations
 
-from .training_steps import AUTOCAST_DTYPES, MultiOutputTrainingStep, TwoViewTrainingStep, autocast_context, loss_terms
+from .trainers import TwoViewTrainer
 
-__all__ = ["AUTOCAST_DTYPES", "MultiOutputTrainingStep", "TwoViewTrainingStep", "autocast_context", "loss_terms"]
+__all__ = ["TwoViewTrainer"]

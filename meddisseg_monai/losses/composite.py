@@ -1,7 +1,8 @@
 """Med-DisSeg's training objectives: Stage I (two views) and Stage II (mask, auxiliary maps, dispersion).
 
-Both take the train-mode outputs of the networks (dicts) and return a dict of every term, ``"loss"`` being the total
-to back-propagate; the other entries are detached values for logging.
+Both take the train-mode outputs of the networks built with ``auxiliary_outputs=True`` (dicts) and return the total
+as a scalar tensor (what MONAI's ``SupervisedTrainer`` back-propagates); after each call the detached value of every
+term is in ``last_terms`` (``meddisseg_monai.handlers.LossTermsHandler`` publishes them for logging).
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from ..networks.blocks import DECOUPLED_MAP_NAMES
 from .dispersive import DispersiveLoss
 from .segmentation import dice_bce_loss, hard_consistency_loss, segmentation_loss
 
-__all__ = ["MedDisSegStage1Loss", "MedDisSegLoss", "foreground_union", "complementary_loss", "auxiliary_weight"]
+__all__ = [
+    "AUXILIARY_WEIGHTINGS",
+    "MedDisSegStage1Loss",
+    "MedDisSegLoss",
+    "foreground_union",
+    "complementary_loss",
+    "auxiliary_weight",
+]
+
+#: how ``b_fg`` / ``b_bg`` are computed (:func:`auxiliary_weight`)
+AUXILIARY_WEIGHTINGS = ("reference", "mean")
 
 
 def _dispersive(dispersive: DispersiveLoss | Mapping | None) -> DispersiveLoss:
@@ -33,7 +44,7 @@ def _check_outputs(outputs: object, keys: tuple[str, ...], loss_name: str) -> Ma
         found = list(outputs) if isinstance(outputs, Mapping) else type(outputs).__name__
         raise ValueError(
             f"{loss_name} takes the train-mode output dict of the network with keys {keys}, got {found}; "
-            "is the network in train mode?"
+            "build the network with auxiliary_outputs=True and call it in train mode."
         )
     return outputs
 
@@ -53,14 +64,28 @@ def foreground_union(target: torch.Tensor) -> torch.Tensor:
     return (target > 0.5).to(torch.float32)
 
 
-def auxiliary_weight(logits: torch.Tensor, min_activation: float = 1e-3) -> torch.Tensor:
-    """``b = 1 / tanh(mean sigmoid activation of the map)``, detached (a coefficient, not a path for gradients).
+def auxiliary_weight(logits: torch.Tensor, weighting: str = "reference", min_activation: float = 1e-3) -> torch.Tensor:
+    """The weight ``b`` of an auxiliary map's loss term, from the map's logits ``(B, 1, *spatial)``.
 
-    The mean is clamped at ``min_activation`` so an all-background map cannot make ``b`` infinite (the reference
-    divides by ``tanh(mean) + 1e-15``).
+    - ``"reference"`` (the reference code, ``utils/run_engine.py``): ``b = 1 / (tanh(S / N) + 1e-15)`` with ``S`` the
+      sum of the sigmoid map over the whole batch and ``N`` the number of pixels (voxels) of one image, i.e.
+      ``1 / tanh(B x mean activation)``; it stays in the graph, so gradients also flow through ``b``. About 1.0-1.2
+      at batch 8.
+    - ``"mean"``: ``b = 1 / tanh(mean activation)``, detached (a coefficient only), the mean clamped at
+      ``min_activation`` so an all-background map cannot make ``b`` infinite. 2.2 at a mean activation of 0.5.
+
+    Raises:
+        ValueError: an unknown ``weighting``.
     """
-    mean_activation = torch.sigmoid(logits.detach().float()).mean().clamp_min(min_activation)
-    return 1.0 / torch.tanh(mean_activation)
+    if weighting == "reference":
+        per_image = 1
+        for size in logits.shape[2:]:
+            per_image *= int(size)
+        return 1.0 / (torch.tanh(torch.sigmoid(logits.float()).sum() / per_image) + 1e-15)
+    if weighting == "mean":
+        mean_activation = torch.sigmoid(logits.detach().float()).mean().clamp_min(min_activation)
+        return 1.0 / torch.tanh(mean_activation)
+    raise ValueError(f"auxiliary weighting must be one of {AUXILIARY_WEIGHTINGS}, got {weighting!r}.")
 
 
 def complementary_loss(foreground: torch.Tensor, background: torch.Tensor, uncertainty: torch.Tensor) -> torch.Tensor:
@@ -79,17 +104,19 @@ class MedDisSegLoss(_Loss):
     ``Seg`` is DiceBCE for one output channel and softmax Dice + CE for several; ``fg`` is the union of the
     foreground classes of ``y``, so the auxiliary heads see the same binary problem in both cases, and the
     background target ``1 - fg`` is derived here from the (augmented) label the loss receives, so image and
-    background target always agree. ``b = 1 / tanh(mean activation)`` (:func:`auxiliary_weight`).
+    background target always agree. ``b`` is the reference's ``1 / tanh(B x mean activation)``, in the graph, or a
+    detached per-image form (:func:`auxiliary_weight`).
 
     Args:
         out_channels: the network's output channels (1 = binary).
         dispersive: a :class:`DispersiveLoss` or a dict of its arguments (default: its defaults).
         dispersive_weight: ``w`` (0.2 in the reference code; the reference README's figure uses 0.6).
         smooth: Dice smoothing term.
+        auxiliary_weighting: ``"reference"`` or ``"mean"`` (:func:`auxiliary_weight`).
 
     Returns (from ``forward``):
-        ``{"loss": total, "mask", "foreground", "background", "complementary", "dispersive", "weight_foreground",
-        "weight_background"}``; only ``"loss"`` carries gradients.
+        the total (a scalar tensor). ``last_terms`` then holds the detached ``"mask"``, ``"foreground"``,
+        ``"background"``, ``"complementary"``, ``"dispersive"``, ``"weight_foreground"`` and ``"weight_background"``.
     """
 
     def __init__(
@@ -98,10 +125,15 @@ class MedDisSegLoss(_Loss):
         dispersive: DispersiveLoss | Mapping | None = None,
         dispersive_weight: float = 0.2,
         smooth: float = 1.0,
+        auxiliary_weighting: str = "reference",
     ) -> None:
         super().__init__()
         if out_channels < 1:
             raise ValueError(f"MedDisSegLoss: out_channels must be >= 1, got {out_channels}.")
+        if auxiliary_weighting not in AUXILIARY_WEIGHTINGS:
+            raise ValueError(
+                f"MedDisSegLoss: auxiliary_weighting must be one of {AUXILIARY_WEIGHTINGS}, got {auxiliary_weighting!r}."
+            )
         if dispersive_weight < 0:
             raise ValueError(f"MedDisSegLoss: dispersive_weight must be >= 0, got {dispersive_weight}.")
         self.out_channels = out_channels
@@ -109,8 +141,10 @@ class MedDisSegLoss(_Loss):
         self.auxiliary = dice_bce_loss(smooth)
         self.dispersive = _dispersive(dispersive)
         self.dispersive_weight = float(dispersive_weight)
+        self.auxiliary_weighting = auxiliary_weighting
+        self.last_terms: dict[str, torch.Tensor] = {}
 
-    def forward(self, outputs: Mapping[str, torch.Tensor], target: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, outputs: Mapping[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
         outputs = _check_outputs(outputs, ("pred", "features") + DECOUPLED_MAP_NAMES, "MedDisSegLoss")
         logits = outputs["pred"]
         _check_target(logits, target, "MedDisSegLoss")
@@ -121,8 +155,8 @@ class MedDisSegLoss(_Loss):
             "background": self.auxiliary(outputs["background"], 1.0 - foreground),
             "complementary": complementary_loss(outputs["foreground"], outputs["background"], outputs["uncertainty"]),
             "dispersive": self.dispersive(outputs["features"]),
-            "weight_foreground": auxiliary_weight(outputs["foreground"]),
-            "weight_background": auxiliary_weight(outputs["background"]),
+            "weight_foreground": auxiliary_weight(outputs["foreground"], self.auxiliary_weighting),
+            "weight_background": auxiliary_weight(outputs["background"], self.auxiliary_weighting),
         }
         total = (
             terms["mask"]
@@ -131,7 +165,8 @@ class MedDisSegLoss(_Loss):
             + terms["complementary"]
             + self.dispersive_weight * terms["dispersive"]
         )
-        return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+        self.last_terms = {k: v.detach() for k, v in terms.items()}
+        return total
 
 
 class MedDisSegStage1Loss(_Loss):
@@ -149,7 +184,11 @@ class MedDisSegStage1Loss(_Loss):
         smooth: Dice smoothing term.
 
     Returns (from ``forward``):
-        ``{"loss": total, "mask", "mask_augmented", "consistency", "dispersive", "dispersive_augmented"}``.
+        the total (a scalar tensor). ``last_terms`` then holds the detached ``"mask"``, ``"mask_augmented"``,
+        ``"consistency"``, ``"dispersive"`` and ``"dispersive_augmented"``.
+
+    :meth:`single_view` is the objective on one view, ``Seg(p, y) + w * L_disp(clean)``: what the reference
+    computes on validation batches.
     """
 
     def __init__(
@@ -167,10 +206,17 @@ class MedDisSegStage1Loss(_Loss):
         self.segmentation = segmentation_loss(out_channels, smooth)
         self.dispersive = _dispersive(dispersive)
         self.dispersive_weight = float(dispersive_weight)
+        self.last_terms: dict[str, torch.Tensor] = {}
+
+    def single_view(self, outputs: Mapping[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        """``Seg(p, y) + w * L_disp(features)`` on one view (the reference's Stage I validation loss)."""
+        outputs = _check_outputs(outputs, ("pred", "features"), "MedDisSegStage1Loss")
+        _check_target(outputs["pred"], target, "MedDisSegStage1Loss")
+        return self.segmentation(outputs["pred"], target) + self.dispersive_weight * self.dispersive(outputs["features"])
 
     def forward(
         self, outputs: Mapping[str, torch.Tensor], outputs_augmented: Mapping[str, torch.Tensor], target: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
+    ) -> torch.Tensor:
         outputs = _check_outputs(outputs, ("pred", "features"), "MedDisSegStage1Loss")
         outputs_augmented = _check_outputs(outputs_augmented, ("pred", "features"), "MedDisSegStage1Loss")
         logits, logits_augmented = outputs["pred"], outputs_augmented["pred"]
@@ -189,4 +235,5 @@ class MedDisSegStage1Loss(_Loss):
             + terms["consistency"]
             + self.dispersive_weight * (terms["dispersive"] + terms["dispersive_augmented"])
         )
-        return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
+        self.last_terms = {k: v.detach() for k, v in terms.items()}
+        return total

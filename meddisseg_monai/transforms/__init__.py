@@ -1,5 +1,6 @@
 """MONAI transforms of the Med-DisSeg bundles: 2D RGB images, binary masks, Stage I's photometric view, overlays;
-CT volume checks and organ label remapping."""
+coarse dropout sized at the source resolution; the main output of a train-mode output dict; CT volume checks and
+organ label remapping."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from .color import (
     rgb_to_hsv,
 )
 from .ct import SOURCE_KEY, CheckCTVolumed, CheckSameGridd, RemapOrganLabelsd, describe_source
+from .dropout import RandSourceCoarseDropoutd, source_hole_size
+from .outputs import MainOutputd
 from .overlay import MaskOverlay, MaskOverlayd
 
 __all__ = [
@@ -26,8 +29,10 @@ __all__ = [
     "BinarizeMaskd",
     "EnsureRGB",
     "EnsureRGBd",
+    "MainOutputd",
     "MaskOverlay",
     "MaskOverlayd",
+    "RandSourceCoarseDropoutd",
     "RandColorJitter",
     "RandColorJitterd",
     "RandGrayscale",
@@ -35,5 +40,6 @@ __all__ = [
     "hsv_to_rgb",
     "rgb_to_grayscale",
     "rgb_to_hsv",
+    "source_hole_size",
     "source_name",
 ]

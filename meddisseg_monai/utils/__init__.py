@@ -11,19 +11,23 @@ from .distributed import (
     init_process_group,
 )
 from .fast_paths import accelerate_network, network_spatial_dims
-from .precision import AUTOCAST_DTYPES, autocast_context, autocast_name
+from .precision import AUTO, AUTOCAST_DTYPES, autocast_context, autocast_name, bf16_native, describe_precision, resolve_autocast
 
 __all__ = [
+    "AUTO",
     "AUTOCAST_DTYPES",
     "accelerate_network",
     "as_bool",
     "autocast_context",
     "autocast_name",
+    "bf16_native",
     "convert_sync_batchnorm",
+    "describe_precision",
     "distributed_device",
     "distributed_rank",
     "distributed_world_size",
     "init_process_group",
     "network_spatial_dims",
     "optional",
+    "resolve_autocast",
 ]

@@ -58,6 +58,35 @@ class TestBundleChecks(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, "num_channels"):
                 verify_metadata(meta_file=str(broken), filepath=SCHEMA)
 
+    @parameterized.expand([["2d", CONFIGS], ["ct", BUNDLE_ROOT.parent / "meddisseg_ct_segmentation" / "configs"]])
+    def test_optimizer_is_fused_adam(self, _, configs):
+        """Fused Adam: one kernel over all parameters (the per-parameter loop, PyTorch's CPU default, took ~7x longer
+        per step on the 45 M parameters here), the same update to rounding."""
+        parser = ConfigParser()
+        parser.read_config(str(configs / "train.json"))
+        parser.update({"bundle_root": str(configs.parent), "device": "cpu"})
+        if "encoder_weights" in parser["network_def"]:  # the 2D Stage II network reads a Stage I checkpoint
+            parser["network_def"]["encoder_weights"] = None
+        optimizer = parser.get_parsed_content("optimizer")
+        self.assertIsInstance(optimizer, torch.optim.Adam)
+        self.assertTrue(optimizer.defaults["fused"])
+
+    def test_fused_adam_equals_the_loop(self):
+        torch.manual_seed(0)
+        weights = [torch.randn(64, 32), torch.randn(128)]
+        runs = {}
+        for fused in (False, True):
+            params = [w.clone().requires_grad_() for w in weights]
+            optimizer = torch.optim.Adam(params, 1e-3, fused=fused, foreach=False if not fused else None)
+            for step in range(3):
+                for p in params:
+                    p.grad = torch.sin(p.detach() * (step + 1))
+                optimizer.step()
+            runs[fused] = params
+        for start, loop, fused in zip(weights, runs[False], runs[True]):
+            self.assertGreater(float((loop - start).abs().max()), 1e-3)  # three steps of lr 1e-3 moved it
+            self.assertLess(float((loop - fused).abs().max()), 1e-6)
+
     def test_verify_net_in_out(self):
         verify_net_in_out(net_id="network_def", meta_file=META, config_file=str(CONFIGS / "inference.json"), device="cpu", n=2)
 

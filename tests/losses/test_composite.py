@@ -6,7 +6,13 @@ import torch
 import torch.nn.functional as F
 from parameterized import parameterized
 
-from meddisseg_monai.losses import DispersiveLoss, MedDisSegLoss, MedDisSegStage1Loss
+from meddisseg_monai.losses import DispersiveLoss, MedDisSegLoss, MedDisSegStage1Loss, auxiliary_weight
+
+
+def all_terms(loss, *args) -> dict:
+    """The total a loss returns and the terms it leaves in ``last_terms``."""
+    total = loss(*args)
+    return {"loss": total, **loss.last_terms}
 
 
 def manual_dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -36,14 +42,16 @@ def binary_target(batch=2, size=16, seed=1):
 class TestMedDisSegLoss(unittest.TestCase):
     def test_terms_follow_the_definition(self):
         outputs, target = stage2_outputs(), binary_target()
-        terms = MedDisSegLoss(dispersive_weight=0.6)(outputs, target)
+        terms = all_terms(MedDisSegLoss(dispersive_weight=0.6), outputs, target)
         fg, bg, uc = outputs["foreground"], outputs["background"], outputs["uncertainty"]
         torch.testing.assert_close(terms["mask"], manual_dice_bce(outputs["pred"], target))
         torch.testing.assert_close(terms["foreground"], manual_dice_bce(fg, target))
         torch.testing.assert_close(terms["background"], manual_dice_bce(bg, 1 - target))
-        b_fg = 1 / torch.tanh(torch.sigmoid(fg).mean())
-        b_bg = 1 / torch.tanh(torch.sigmoid(bg).mean())
+        # the reference's weight: 1 / (tanh(sum of the sigmoid map over the whole batch / (H * W)) + 1e-15)
+        b_fg = 1 / (torch.tanh(torch.sigmoid(fg).sum() / (16 * 16)) + 1e-15)
+        b_bg = 1 / (torch.tanh(torch.sigmoid(bg).sum() / (16 * 16)) + 1e-15)
         torch.testing.assert_close(terms["weight_foreground"], b_fg)
+        torch.testing.assert_close(terms["weight_background"], b_bg)
         probs = torch.softmax(torch.stack([torch.sigmoid(m) for m in (fg, bg, uc)]), dim=0)
         compl = (probs[0] * probs[1] + probs[0] * probs[2] + probs[1] * probs[2]).mean()
         torch.testing.assert_close(terms["complementary"], compl)
@@ -57,14 +65,14 @@ class TestMedDisSegLoss(unittest.TestCase):
         outputs, target = stage2_outputs(), binary_target()
         flipped = {k: (v.flip(-1) if torch.is_tensor(v) else [f.flip(-1) for f in v]) for k, v in outputs.items()}
         loss = MedDisSegLoss()
-        original, augmented = loss(outputs, target), loss(flipped, target.flip(-1))
+        original, augmented = all_terms(loss, outputs, target), all_terms(loss, flipped, target.flip(-1))
         for name in original:
             torch.testing.assert_close(original[name], augmented[name])
 
     def test_multiclass_uses_softmax_and_the_union_for_auxiliary_heads(self):
         outputs = stage2_outputs(out_channels=4)
         labels = torch.randint(0, 4, (2, 1, 16, 16)).float()
-        terms = MedDisSegLoss(out_channels=4)(outputs, labels)
+        terms = all_terms(MedDisSegLoss(out_channels=4), outputs, labels)
         union = (labels > 0).float()
         torch.testing.assert_close(terms["foreground"], manual_dice_bce(outputs["foreground"], union))
         onehot = F.one_hot(labels[:, 0].long(), 4).permute(0, 3, 1, 2).float()
@@ -75,7 +83,7 @@ class TestMedDisSegLoss(unittest.TestCase):
 
     def test_only_total_carries_gradient(self):
         outputs = {k: (v.requires_grad_() if torch.is_tensor(v) else v) for k, v in stage2_outputs().items()}
-        terms = MedDisSegLoss()(outputs, binary_target())
+        terms = all_terms(MedDisSegLoss(), outputs, binary_target())
         self.assertTrue(terms["loss"].requires_grad)
         self.assertFalse(any(v.requires_grad for k, v in terms.items() if k != "loss"))
         terms["loss"].backward()
@@ -98,13 +106,50 @@ class TestMedDisSegLoss(unittest.TestCase):
             MedDisSegLoss(out_channels=0)
         with self.assertRaises(ValueError):
             MedDisSegLoss(dispersive={"variant": "nope"})
+        with self.assertRaises(ValueError):
+            MedDisSegLoss(auxiliary_weighting="per_pixel")
+
+
+# batch, mean activation of the map (logit = logit(a)), expected b
+WEIGHT_CASES = [
+    ["reference, batch 8, a=0.5", "reference", 8, 0.5, 1 / (torch.tanh(torch.tensor(8 * 0.5)) + 1e-15)],
+    ["reference, batch 8, a=0.16", "reference", 8, 0.16, 1 / (torch.tanh(torch.tensor(8 * 0.16)) + 1e-15)],
+    ["reference, batch 1, a=0.5", "reference", 1, 0.5, 1 / (torch.tanh(torch.tensor(0.5)) + 1e-15)],
+    ["mean, batch 8, a=0.5", "mean", 8, 0.5, 1 / torch.tanh(torch.tensor(0.5))],
+    ["mean, batch 8, a=0.16", "mean", 8, 0.16, 1 / torch.tanh(torch.tensor(0.16))],
+]
+
+
+class TestAuxiliaryWeight(unittest.TestCase):
+    @parameterized.expand(WEIGHT_CASES)
+    def test_value(self, _, weighting, batch, activation, expected):
+        logits = torch.full((batch, 1, 8, 12), torch.logit(torch.tensor(activation)).item())
+        torch.testing.assert_close(auxiliary_weight(logits, weighting), expected.float())
+
+    def test_reference_form_is_near_one_at_batch_8_and_the_mean_form_is_not(self):
+        logits = torch.full((8, 1, 16, 16), torch.logit(torch.tensor(0.5)).item())
+        self.assertLess(float(auxiliary_weight(logits, "reference")), 1.01)
+        self.assertGreater(float(auxiliary_weight(logits, "mean")), 2.1)
+
+    def test_reference_form_stays_in_the_graph_and_the_mean_form_does_not(self):
+        logits = torch.randn(2, 1, 8, 8, requires_grad=True)
+        self.assertTrue(auxiliary_weight(logits, "reference").requires_grad)
+        self.assertFalse(auxiliary_weight(logits, "mean").requires_grad)
+        auxiliary_weight(logits, "reference").backward()
+        self.assertGreater(float(logits.grad.abs().sum()), 0)
+
+    def test_weights_match_the_chosen_form_in_the_loss(self):
+        outputs, target = stage2_outputs(batch=4), binary_target(batch=4)
+        for weighting in ("reference", "mean"):
+            terms = all_terms(MedDisSegLoss(auxiliary_weighting=weighting), outputs, target)
+            torch.testing.assert_close(terms["weight_foreground"], auxiliary_weight(outputs["foreground"], weighting).detach())
 
 
 class TestMedDisSegStage1Loss(unittest.TestCase):
     def test_terms_follow_the_definition(self):
         clean, augmented = stage2_outputs(seed=0), stage2_outputs(seed=5)
         target = binary_target()
-        terms = MedDisSegStage1Loss(dispersive_weight=0.2)(clean, augmented, target)
+        terms = all_terms(MedDisSegStage1Loss(dispersive_weight=0.2), clean, augmented, target)
         p, q = clean["pred"], augmented["pred"]
         consistency = F.binary_cross_entropy(torch.sigmoid(p), (torch.sigmoid(q) > 0.5).float()) + F.binary_cross_entropy(
             torch.sigmoid(q), (torch.sigmoid(p) > 0.5).float()
@@ -123,11 +168,17 @@ class TestMedDisSegStage1Loss(unittest.TestCase):
     def test_multiclass_consistency_uses_argmax(self):
         clean, augmented = stage2_outputs(out_channels=3, seed=0), stage2_outputs(out_channels=3, seed=5)
         labels = torch.randint(0, 3, (2, 1, 16, 16)).float()
-        terms = MedDisSegStage1Loss(out_channels=3)(clean, augmented, labels)
+        terms = all_terms(MedDisSegStage1Loss(out_channels=3), clean, augmented, labels)
         expected = F.cross_entropy(clean["pred"], augmented["pred"].argmax(1)) + F.cross_entropy(
             augmented["pred"], clean["pred"].argmax(1)
         )
         torch.testing.assert_close(terms["consistency"], expected)
+
+    def test_single_view_is_the_reference_validation_loss(self):
+        clean, target = stage2_outputs(seed=0), binary_target()
+        loss = MedDisSegStage1Loss(dispersive_weight=0.2)
+        expected = manual_dice_bce(clean["pred"], target) + 0.2 * DispersiveLoss()(clean["features"])
+        torch.testing.assert_close(loss.single_view(clean, target), expected)
 
 
 if __name__ == "__main__":

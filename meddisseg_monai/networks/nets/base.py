@@ -14,7 +14,12 @@ __all__ = ["MedDisSegBase"]
 
 
 class MedDisSegBase(nn.Module):
-    """Base of :class:`MedDisSeg` and :class:`MedDisSegStage1`: holds ``encoder`` and checks inputs."""
+    """Base of :class:`MedDisSeg` and :class:`MedDisSegStage1`: holds ``encoder`` and checks inputs.
+
+    ``auxiliary_outputs`` (as DynUNet's ``deep_supervision``): in train mode the network returns a dict of its main
+    logits and the auxiliary outputs its training objective needs; otherwise, and always in eval mode, one tensor.
+    The flag changes no parameter: checkpoints load the same way either way.
+    """
 
     def __init__(
         self,
@@ -24,6 +29,7 @@ class MedDisSegBase(nn.Module):
         act: str | tuple,
         norm: str | tuple,
         encoder_weights: str | os.PathLike | None = None,
+        auxiliary_outputs: bool = False,
     ) -> None:
         super().__init__()
         check_network_options(type(self).__name__, spatial_dims, in_channels, out_channels, act, norm)
@@ -32,6 +38,7 @@ class MedDisSegBase(nn.Module):
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.auxiliary_outputs = bool(auxiliary_outputs)
         self.encoder = ResNet50Encoder(spatial_dims, in_channels, norm)
         self._encoder_weights = None if encoder_weights is None else str(encoder_weights)
 

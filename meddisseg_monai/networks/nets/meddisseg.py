@@ -32,12 +32,13 @@ class MedDisSeg(MedDisSegBase):
     scales, guided by the foreground and background features -> three size-aware CBAT decoders (small, medium, large)
     -> fused output head.
 
-    In eval mode ``forward`` returns one logits tensor ``(B, out_channels, *spatial)`` at the input size, which is what
-    MONAI inferers, ``verify_net_in_out``, TorchScript and MONAI Label expect. In train mode it returns a dict:
+    ``forward`` returns one logits tensor ``(B, out_channels, *spatial)`` at the input size, which is what MONAI
+    inferers and trainers, ``verify_net_in_out``, TorchScript and MONAI Label expect. Built with
+    ``auxiliary_outputs=True`` (for :class:`~meddisseg_monai.losses.MedDisSegLoss`), it returns in train mode a dict:
 
     - ``"pred"``: those logits;
     - ``"foreground"``, ``"background"``, ``"uncertainty"``: the auxiliary head's full-resolution logit maps
-      (one channel each); they are not computed in eval mode;
+      (one channel each); they are computed only then;
     - ``"features"``: the encoder levels ``[f1, f2, f3, f4]``, shallow to deep, for the Dispersive Loss.
 
     Every spatial size of the input must be a multiple of 16.
@@ -53,7 +54,9 @@ class MedDisSeg(MedDisSegBase):
         act: activation of the Med-DisSeg blocks (MONAI ``Act`` name, default TeLU; the encoder keeps ReLU).
         norm: normalisation layer of the whole network.
         encoder_weights: optional local file to initialise the encoder from: a torchvision ResNet-50 state dict
-            (2D only), a Stage I checkpoint, or a reference-repository checkpoint. Never downloaded.
+            (2D only), a Stage I checkpoint, or a reference-repository checkpoint. Never downloaded. Without it the
+            encoder starts from the reference's ResNet initialisation (kaiming normal, fan_out).
+        auxiliary_outputs: return the dict above in train mode (the auxiliary heads exist either way).
 
     Example:
 
@@ -61,6 +64,7 @@ class MedDisSeg(MedDisSegBase):
 
         net = MedDisSeg(spatial_dims=2, in_channels=3, out_channels=1).eval()
         logits = net(torch.rand(1, 3, 256, 256))  # (1, 1, 256, 256)
+        outputs = MedDisSeg(auxiliary_outputs=True).train()(torch.rand(2, 3, 256, 256))  # dict, for MedDisSegLoss
     """
 
     def __init__(
@@ -75,8 +79,9 @@ class MedDisSeg(MedDisSegBase):
         act: str | tuple = "telu",
         norm: str | tuple = "batch",
         encoder_weights: str | os.PathLike | None = None,
+        auxiliary_outputs: bool = False,
     ) -> None:
-        super().__init__(spatial_dims, in_channels, out_channels, act, norm, encoder_weights)
+        super().__init__(spatial_dims, in_channels, out_channels, act, norm, encoder_weights, auxiliary_outputs)
         if not isinstance(feature_channels, int) or feature_channels < 1 or feature_channels % num_heads != 0:
             raise ValueError(
                 f"MedDisSeg: feature_channels must be a positive multiple of num_heads ({num_heads}), "
@@ -133,7 +138,7 @@ class MedDisSeg(MedDisSegBase):
         logits = self.head(small, medium, large)
 
         if not torch.jit.is_scripting():
-            if self.training:
+            if self.training and self.auxiliary_outputs:
                 return self._training_outputs(logits, (f_fg, f_bg, f_uc), features)
         return logits
 

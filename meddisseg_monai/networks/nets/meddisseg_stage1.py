@@ -19,7 +19,8 @@ class MedDisSegStage1(MedDisSegBase):
     concatenated and a bias-free Conv1x1 predicts ``out_channels`` logits. After Stage I, the encoder initialises
     Stage II (:class:`MedDisSeg` with ``encoder_weights=<stage I checkpoint>``) and the head is discarded.
 
-    In eval mode ``forward`` returns the logits tensor; in train mode a dict with ``"pred"`` (logits) and
+    ``forward`` returns the logits tensor; built with ``auxiliary_outputs=True`` (for
+    :class:`~meddisseg_monai.losses.MedDisSegStage1Loss`), in train mode a dict with ``"pred"`` (logits) and
     ``"features"`` (encoder levels ``[f1, f2, f3, f4]``, shallow to deep).
 
     Args:
@@ -30,7 +31,8 @@ class MedDisSegStage1(MedDisSegBase):
         act: activation of the head (default TeLU; the encoder keeps ReLU).
         norm: normalisation layer.
         encoder_weights: optional local file to initialise the encoder from (torchvision ResNet-50 state dict for
-            2D, or a reference-repository checkpoint).
+            2D, or a reference-repository checkpoint); without it, the reference's ResNet initialisation.
+        auxiliary_outputs: return the dict above in train mode.
     """
 
     def __init__(
@@ -42,8 +44,9 @@ class MedDisSegStage1(MedDisSegBase):
         act: str | tuple = "telu",
         norm: str | tuple = "batch",
         encoder_weights: str | os.PathLike | None = None,
+        auxiliary_outputs: bool = False,
     ) -> None:
-        super().__init__(spatial_dims, in_channels, out_channels, act, norm, encoder_weights)
+        super().__init__(spatial_dims, in_channels, out_channels, act, norm, encoder_weights, auxiliary_outputs)
         self.head = EncoderAttentionHead(
             spatial_dims,
             self.encoder.out_channels,
@@ -60,6 +63,6 @@ class MedDisSegStage1(MedDisSegBase):
         features = self.encoder(x)
         logits = self.head(features)
         if not torch.jit.is_scripting():
-            if self.training:
+            if self.training and self.auxiliary_outputs:
                 return {"pred": logits, "features": features}
         return logits

@@ -15,7 +15,8 @@ class ResNet50Encoder(nn.Module):
     """The first four stages of ResNet-50: f1 (64 channels, 1/2), f2 (256, 1/4), f3 (512, 1/8), f4 (1024, 1/16).
 
     ``layer4`` is not built (Med-DisSeg does not use it). Parameter names equal torchvision's ``resnet50`` names
-    (``conv1``, ``bn1``, ``layer1.0.conv1`` ...), so an ImageNet state dict loads with
+    (``conv1``, ``bn1``, ``layer1.0.conv1`` ...) and its initialisation is torchvision's (:meth:`reset_parameters`),
+    so an ImageNet state dict loads with
     :func:`meddisseg_monai.networks.weights.load_torchvision_resnet50`.
 
     Args:
@@ -40,6 +41,17 @@ class ResNet50Encoder(nn.Module):
         self.layer1 = self._make_layer(spatial_dims, 64, 3, 1, norm)
         self.layer2 = self._make_layer(spatial_dims, 128, 4, 2, norm)
         self.layer3 = self._make_layer(spatial_dims, 256, 6, 2, norm)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The reference's (torchvision's) ResNet initialisation: convolutions kaiming-normal with ``fan_out`` and
+        ReLU gain, normalisation layers weight 1 and bias 0. Loaded weights (ImageNet, Stage I) replace it."""
+        for module in self.modules():
+            if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, (nn.modules.batchnorm._NormBase, nn.GroupNorm)) and module.affine:
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
 
     def _make_layer(self, spatial_dims: int, planes: int, blocks: int, stride: int, norm: str | tuple) -> nn.Sequential:
         out_planes = planes * ResNetBottleneck.expansion

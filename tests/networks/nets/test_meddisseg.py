@@ -62,8 +62,18 @@ class TestMedDisSegNetworks(unittest.TestCase):
         self.assertEqual(tuple(out.shape), expected)
 
     @parameterized.expand(SHAPE_CASES)
-    def test_train_outputs(self, target, args, input_shape, expected):
+    def test_train_mode_returns_one_tensor_by_default(self, target, args, input_shape, expected):
         net = build(target, args)
+        with train_mode(net):
+            out = net(torch.randn(*input_shape))
+        self.assertIsInstance(out, torch.Tensor)
+        self.assertEqual(tuple(out.shape), expected)
+
+    @parameterized.expand(SHAPE_CASES)
+    def test_train_outputs_with_the_flag(self, target, args, input_shape, expected):
+        net = build(target, {**args, "auxiliary_outputs": True})
+        with eval_mode(net):
+            self.assertIsInstance(net(torch.randn(*input_shape)), torch.Tensor)  # eval mode: one tensor regardless
         with train_mode(net):
             out = net(torch.randn(*input_shape))
         self.assertEqual(tuple(out["pred"].shape), expected)
@@ -92,8 +102,9 @@ class TestMedDisSegNetworks(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, message):
             net(torch.randn(*shape))
 
-    def test_auxiliary_head_not_computed_in_eval(self):
-        net = MedDisSeg(feature_channels=32)
+    @parameterized.expand([[False, 0], [True, 3]])
+    def test_auxiliary_heads_run_only_in_train_mode_with_the_flag(self, flag, train_calls):
+        net = MedDisSeg(feature_channels=32, auxiliary_outputs=flag)
         calls = []
         for head in net.auxiliary_heads:
             head.register_forward_hook(lambda *_: calls.append(1))
@@ -102,10 +113,27 @@ class TestMedDisSegNetworks(unittest.TestCase):
         self.assertEqual(calls, [])
         with train_mode(net):
             net(torch.randn(2, 3, 32, 32))
-        self.assertEqual(len(calls), 3)
+        self.assertEqual(len(calls), train_calls)
+
+    @parameterized.expand([[MedDisSeg, {"feature_channels": 32}], [MedDisSegStage1, {}]])
+    def test_checkpoint_keys_do_not_depend_on_the_flag(self, cls, kwargs):
+        with_flag, without = cls(**kwargs, auxiliary_outputs=True), cls(**kwargs)
+        self.assertEqual(list(with_flag.state_dict()), list(without.state_dict()))
+        without.load_state_dict(with_flag.state_dict())  # strict
+
+    def test_encoder_starts_from_the_reference_resnet_initialisation(self):
+        # torchvision / the reference: kaiming normal, fan_out, ReLU gain -> std = sqrt(2 / (out_channels * k * k))
+        torch.manual_seed(0)
+        encoder = MedDisSegStage1().encoder
+        for conv, fan_out in ((encoder.conv1, 64 * 7 * 7), (encoder.layer3[0].conv2, 256 * 3 * 3)):
+            expected = (2.0 / fan_out) ** 0.5
+            self.assertAlmostEqual(conv.weight.std().item() / expected, 1.0, delta=0.05)
+            self.assertAlmostEqual(conv.weight.mean().item(), 0.0, delta=0.1 * expected)
+        self.assertTrue(torch.equal(encoder.bn1.weight, torch.ones(64)))
+        self.assertTrue(torch.equal(encoder.bn1.bias, torch.zeros(64)))
 
     def test_training_gradients_reach_every_parameter(self):
-        net = MedDisSeg(feature_channels=32)
+        net = MedDisSeg(feature_channels=32, auxiliary_outputs=True)
         with train_mode(net):
             out = net(torch.randn(2, 3, 32, 32))
         loss = out["pred"].mean() + sum(out[k].mean() for k in ("foreground", "background", "uncertainty"))
