@@ -197,8 +197,7 @@ def print_differences(before: dict, after: dict) -> None:
     print(f"  largest parameter difference before the step: {before['parameter']:.3e}")
     print(f"  largest parameter difference after one Adam step: {after['parameter']:.3e} ({after['parameter_key']})")
     print(f"  parameter elements differing by more than 1e-6: {after['elements_over_1e-6']} of {after['elements']}; "
-          f"largest |gradient| among them: {after['largest_gradient_where_over_1e-6']:.2e} (Adam's first step moves "
-          "every parameter by ~lr * sign(gradient), so gradients at float32 noise level can flip)")  # fmt: skip
+          f"largest |gradient| among them: {after['largest_gradient_where_over_1e-6']:.2e}")  # fmt: skip
     print(f"  largest relative BN-statistics difference after the step: {after['buffer_relative']:.3e} "
           f"({after['buffer_key']})")  # fmt: skip
 
