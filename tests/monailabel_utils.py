@@ -120,6 +120,15 @@ def download_app(
     return app
 
 
+def copy_app(output_dir: str | os.PathLike, source: str | os.PathLike = REPO_ROOT / "monailabel_app") -> Path:
+    """Copies this project's MONAI Label app (``monailabel_app/``) to ``output_dir/monailabel_app`` (the server writes
+    ``logs/`` and ``model/`` into its app folder: use a throwaway copy). Returns the copy; an existing one is reused."""
+    app = Path(output_dir) / Path(source).name
+    if not (app / "main.py").exists():
+        shutil.copytree(source, app, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "model", "logs"))
+    return app
+
+
 def install_bundle(app_dir: str | os.PathLike, bundle_dir: str | os.PathLike, name: str | None = None) -> Path:
     """Copies a bundle folder to ``<app>/model/<name>/``, where the monaibundle app finds a local bundle selected with
     ``--conf models <name>``. Training writes ``models/model.pt`` of the copy, never of the source."""
@@ -185,18 +194,39 @@ class Response:
         return urllib.parse.unquote(m.group(1)) if m else None
 
 
+def multipart_body(form: Mapping[str, str], files: Mapping[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    """``multipart/form-data`` of text fields and files (field -> (file name, bytes)); returns (body, content type)."""
+    boundary = f"----meddisseg{os.urandom(12).hex()}"
+    parts = []
+    for name, value in form.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for name, (filename, content) in files.items():
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        )
+        parts.append(head.encode() + content + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
 def http_request(
     method: str,
     url: str,
     *,
     json_body: Any = None,
     form: Mapping[str, str] | None = None,
+    files: Mapping[str, tuple[str, bytes]] | None = None,
     timeout: float = 60.0,
 ) -> Response:
-    """One HTTP request with a bounded timeout; raises MonaiLabelError on an HTTP error or no answer."""
+    """One HTTP request with a bounded timeout; raises MonaiLabelError on an HTTP error or no answer.
+
+    ``files`` (field -> (file name, bytes)) sends ``form`` and the files as ``multipart/form-data``."""
     data, headers = None, {"Accept": "*/*"}
     if json_body is not None:
         data, headers["Content-Type"] = json.dumps(json_body).encode(), "application/json"
+    elif files is not None:
+        data, headers["Content-Type"] = multipart_body(form or {}, files)
     elif form is not None:
         data = urllib.parse.urlencode(form).encode()
         headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -219,6 +249,7 @@ class MonaiLabelServer:
 
     ``models``: bundle names (folders under ``<app>/model/``), passed as ``--conf models a,b``.
     ``conf``: more ``--conf`` pairs, on top of OFFLINE_CONF (zoo_source github, sam2 false).
+    ``args``: more ``start_server`` arguments (e.g. ``["--workers", "2"]``).
     The server's output goes to ``log_file`` (default ``<app>/logs/server-<port>.log``); ``log_tail()`` reads it.
     """
 
@@ -235,6 +266,7 @@ class MonaiLabelServer:
         log_file: str | os.PathLike | None = None,
         env: Mapping[str, str] | None = None,
         startup_timeout: float = 600.0,
+        args: Sequence[str] = (),
     ):
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"the test server binds to a loopback address only, not {host!r}")
@@ -248,6 +280,7 @@ class MonaiLabelServer:
         self.log_file = Path(log_file) if log_file else self.app_dir / "logs" / f"server-{self.port}.log"
         self.env = dict(env or {})
         self.startup_timeout = startup_timeout
+        self.args = list(args)  # more start_server arguments, e.g. ["--workers", "2"]
         self.process: subprocess.Popen | None = None
         self.start_seconds: float | None = None
 
@@ -261,7 +294,7 @@ class MonaiLabelServer:
         cmd += ["--studies", str(self.studies_dir)]
         for k, v in self.conf.items():
             cmd += ["--conf", k, str(v)]
-        return cmd + ["--host", self.host, "--port", str(self.port)]
+        return cmd + ["--host", self.host, "--port", str(self.port), *self.args]
 
     # -- life cycle --------------------------------------------------------------------------------------------------
     def start(self, timeout: float | None = None) -> "MonaiLabelServer":
@@ -352,6 +385,7 @@ class MonaiLabelServer:
 
     # -- REST API ----------------------------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, **kwargs) -> Response:
+        """One request to the server (``kwargs``: those of :func:`http_request`)."""
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         return http_request(method, f"{self.url}{path}{query}", **kwargs)
 
@@ -388,6 +422,18 @@ class MonaiLabelServer:
             Path(out_path).write_bytes(r.body)
             return Path(out_path)
         return r
+
+    def save_label(
+        self, image_id: str, label: str | os.PathLike, *, tag: str = "final", params: Mapping[str, Any] | None = None,
+        timeout: float = 120.0,
+    ) -> dict:
+        """``PUT /datastore/label?image=<id>&tag=<tag>`` with the label file (multipart field ``label``)."""
+        label = Path(label)
+        r = self.request(
+            "PUT", "/datastore/label", params={"image": image_id, "tag": tag}, form={"params": json.dumps(dict(params or {}))},
+            files={"label": (label.name, label.read_bytes())}, timeout=timeout,
+        )
+        return r.json()
 
     def train(
         self,

@@ -1,4 +1,5 @@
-"""The CT bundle served by a real MONAI Label 0.8.5 server (``monaibundle`` sample app) on 127.0.0.1, over HTTP.
+"""The CT bundle served by a real MONAI Label 0.8.5 server on 127.0.0.1, over HTTP: by MONAI Label's ``monaibundle``
+sample app as it is, and by this project's app (``monailabel_app/``), which says no to bad requests.
 
 Runs from the separate environment of ``scripts/install_monailabel.sh`` (skipped when it is missing, unless
 ``MEDDISSEG_REQUIRE_MONAILABEL=1``, as in CI). The bundle copy inside the app gets the CPU-sized values that the
@@ -22,7 +23,15 @@ import torch
 from monai.bundle import ConfigParser
 
 from meddisseg_monai.data.ct import LABEL_SETS, label_lookup_table
-from tests.monailabel_utils import MonaiLabelServer, add_study, download_app, install_bundle, skip_reason
+from tests.monailabel_utils import (
+    MonaiLabelError,
+    MonaiLabelServer,
+    add_study,
+    copy_app,
+    download_app,
+    install_bundle,
+    skip_reason,
+)
 from tests.utils import REPO_ROOT, shared_data_path
 
 BUNDLE = REPO_ROOT / "bundle" / "meddisseg_ct_segmentation"
@@ -107,6 +116,65 @@ class TestMonaiLabelServer(unittest.TestCase):
             after = torch.load(weights, map_location="cpu")
             self.assertEqual(set(after), set(before))
             self.assertTrue(any(not torch.equal(after[k], before[k]) for k in before if before[k].is_floating_point()))
+
+    def test_project_app_says_no(self):
+        """The project's app: 4xx with a message for bad requests, labels checked when saved, uint8 labels back, and
+        one labelled CT (no validation image at val_split 0.2) trains without validation instead of a silent 200."""
+        app = copy_app(self.tmp / "apps")
+        bundle = install_bundle(app, BUNDLE, MODEL)
+        configure(bundle, CPU_SETTINGS)
+        weights = initial_weights(bundle)
+        studies = self.tmp / "studies"
+        table = label_lookup_table("btcv13", "totalsegmentator_v2")
+        source = nib.load(self.data / "example_seg.nii.gz")
+        labels = table[np.asarray(source.dataobj).astype(int)].astype(np.uint8)
+        good = self.tmp / "good_btcv13.nii.gz"
+        nib.save(nib.Nifti1Image(labels, source.affine), good)
+        add_study(studies, "ct_small", self.data / "example_ct_sm.nii.gz")
+        outside = self.tmp / "outside.nii.gz"  # one voxel with id 20: outside btcv13 (0..13)
+        wrong = labels.copy()
+        wrong[0, 0, 0] = 20
+        nib.save(nib.Nifti1Image(wrong, source.affine), outside)
+        cropped = self.tmp / "cropped.nii.gz"
+        nib.save(nib.Nifti1Image(labels[:, :, :10], source.affine), cropped)
+
+        with MonaiLabelServer(app, studies, models=MODEL) as server:
+            refusals = [
+                (404, "no inference model 'no_such_model'", "/infer/no_such_model", {"image": "ct_small"}, "{}"),
+                (404, "'no_such_image' is not in the datastore", f"/infer/{MODEL}", {"image": "no_such_image"}, "{}"),
+                (422, "params is not valid JSON", f"/infer/{MODEL}", {"image": "ct_small"}, "{not json"),
+            ]
+            for status, words, path, query, params in refusals:
+                with self.subTest(path=path, query=query, params=params):
+                    with self.assertRaises(MonaiLabelError) as caught:
+                        server.request("POST", path, params={"output": "image", **query}, form={"params": params})
+                    self.assertEqual(caught.exception.status, status, caught.exception.body)
+                    self.assertIn(words, json.loads(caught.exception.body)["detail"])
+            for label, words in ((outside, "values 20 are outside the label map"), (cropped, "spatial size")):
+                with self.subTest(label=label.name):
+                    with self.assertRaises(MonaiLabelError) as caught:
+                        server.save_label("ct_small", label)
+                    self.assertEqual(caught.exception.status, 422, caught.exception.body)
+                    self.assertIn(words, caught.exception.body)
+            self.assertEqual(list((studies / "labels" / "final").glob("ct_small.*")), [])
+
+            # the label comes back as the bundle writes it: uint8 ids on the input's grid
+            result = server.infer(MODEL, "ct_small", out_path=self.tmp / "ct_small_seg.nii.gz")
+            segmentation = nib.load(result)
+            self.assertEqual(segmentation.get_data_dtype(), np.uint8)
+            self.assertEqual(segmentation.shape, source.shape)
+            self.assertTrue(set(np.unique(np.asarray(segmentation.dataobj)).tolist()) <= set(range(14)))
+
+            # one labelled CT: no validation image -> trained without validation, final weights saved, said so
+            server.save_label("ct_small", good)
+            before = torch.load(weights, map_location="cpu")
+            stats = server.train(MODEL, {"max_epochs": 1}, timeout=1800)
+            self.assertEqual((stats["train_images"], stats["validation_images"]), (1, 0), stats)
+            self.assertIn("trained without validation", stats["validation"])
+            after = torch.load(weights, map_location="cpu")
+            self.assertEqual(set(after), set(before))
+            self.assertTrue(any(not torch.equal(after[k], before[k]) for k in before if before[k].is_floating_point()))
+            self.assertEqual(server.info()["train_stats"][MODEL]["train_images"], 1)
 
 
 if __name__ == "__main__":
