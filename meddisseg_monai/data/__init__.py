@@ -13,7 +13,17 @@ from .ct import (
     organ_names,
     resolve_ct_inputs,
 )
-from .datalist import IMAGE_EXTENSIONS, SPLITS, inference_datalist, list_images, load_datalist, write_datalist
+from .datalist import (
+    IMAGE_EXTENSIONS,
+    SPLITS,
+    InferenceInputs,
+    inference_datalist,
+    list_images,
+    load_datalist,
+    read_datalist_json,
+    write_datalist,
+)
+from .output_names import OutputNames, input_stem, unique_output_names
 from .official import OFFICIAL_BUILDERS, build_official_datalists
 from .registry import DATA_ROOT_ENV, DATASETS, DatasetSpec, default_data_root, get_dataset, repository_root
 from .validation import (
@@ -44,8 +54,10 @@ __all__ = [
     "DatasetSpec",
     "IMAGE_EXTENSIONS",
     "IMAGE_MODES",
+    "InferenceInputs",
     "MASK_MODES",
     "OFFICIAL_BUILDERS",
+    "OutputNames",
     "SPLITS",
     "build_official_datalists",
     "carve_validation",
@@ -55,10 +67,13 @@ __all__ = [
     "default_data_root",
     "get_dataset",
     "inference_datalist",
+    "input_stem",
     "list_images",
     "load_datalist",
     "pair_images_and_masks",
+    "read_datalist_json",
     "relative_entry",
     "repository_root",
+    "unique_output_names",
     "write_datalist",
 ]

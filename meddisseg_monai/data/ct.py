@@ -10,12 +10,12 @@ structures of the source that are not organs of the label set become background,
 from __future__ import annotations
 
 import glob
-import json
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
+
+from .datalist import read_datalist_json
 
 __all__ = [
     "LABEL_SETS",
@@ -132,13 +132,7 @@ def label_lookup_table(label_set: str, source: str | Mapping) -> np.ndarray:
 
 
 def _read_datalist(datalist: str | os.PathLike) -> dict:
-    path = Path(datalist)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise FileNotFoundError(f"datalist not found: {path}") from error
-    except json.JSONDecodeError as error:
-        raise ValueError(f"datalist {path} is not valid JSON: {error}") from error
+    return read_datalist_json(datalist)
 
 
 def _join(dataset_dir: str | os.PathLike, value: str) -> str:

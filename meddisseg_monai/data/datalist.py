@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from monai.data import load_decathlon_datalist
 
-from .validation import DatalistError, check_items, check_unique_names
+from .validation import DatalistError, check_items
 
 __all__ = [
     "SPLITS",
     "IMAGE_EXTENSIONS",
     "load_datalist",
+    "read_datalist_json",
+    "InferenceInputs",
     "inference_datalist",
     "list_images",
     "write_datalist",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: the splits a datalist may hold
 SPLITS = ("training", "validation", "test")
@@ -57,8 +62,7 @@ def load_datalist(
         raise FileNotFoundError(f"datalist {datalist} not found (pass --datalist PATH).")
     if not os.path.isdir(dataset_dir):
         raise FileNotFoundError(f"dataset folder {dataset_dir} not found (pass --dataset_dir PATH).")
-    with open(datalist) as f:
-        content = json.load(f)
+    content = read_datalist_json(datalist)
     if split not in content:
         splits = [k for k in content if isinstance(content[k], list)]
         raise DatalistError(f"{datalist} has no {split!r} list (it has {splits}).")
@@ -68,6 +72,31 @@ def load_datalist(
     if check:
         check_items(items, require_label, mask_threshold, what=f"{datalist} [{split}]")
     return items
+
+
+def read_datalist_json(datalist: str | os.PathLike) -> dict:
+    """The JSON object of a datalist file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        DatalistError: not valid JSON (the message names the file, line and column) or not a JSON object.
+    """
+    path = os.fspath(datalist)
+    try:
+        with open(path, encoding="utf-8") as f:
+            content = json.load(f)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"datalist {path} not found (pass --datalist PATH).") from error
+    except UnicodeDecodeError as error:
+        raise DatalistError(f"datalist {path} is not a text (UTF-8 JSON) file: {error}") from error
+    except json.JSONDecodeError as error:
+        raise DatalistError(
+            f"datalist {path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno} "
+            f"(character {error.pos})."
+        ) from error
+    if not isinstance(content, dict):
+        raise DatalistError(f"datalist {path} holds a JSON {type(content).__name__}, not an object of splits.")
+    return content
 
 
 def list_images(path: str | os.PathLike) -> list[str]:
@@ -88,6 +117,19 @@ def list_images(path: str | os.PathLike) -> list[str]:
     return files
 
 
+def _inference_items(
+    input: str | os.PathLike | None, datalist: str | os.PathLike | None, dataset_dir: str | os.PathLike | None, split: str
+) -> tuple[list[dict], str]:
+    if input:
+        return [{"image": p} for p in list_images(input)], str(input)
+    if datalist:
+        if dataset_dir is None:
+            raise ValueError("a datalist needs its dataset_dir.")
+        entries = load_datalist(datalist, split, dataset_dir, check=False, require_label=False)
+        return [{"image": e["image"]} for e in entries], f"{datalist} [{split}]"
+    raise ValueError("inference needs --input (an image or a folder) or --datalist.")
+
+
 def inference_datalist(
     input: str | os.PathLike | None = None,
     datalist: str | os.PathLike | None = None,
@@ -97,31 +139,75 @@ def inference_datalist(
 ) -> list[dict]:
     """The images to segment: ``input`` (an image or a folder) if given, else the ``split`` of ``datalist``.
 
-    Every image is opened and decoded first, and two inputs with the same file name stem are an error (outputs are
-    named after the input).
+    Every image is opened and decoded first (``check``). Inputs may share a file name: outputs are named through
+    :class:`~meddisseg_monai.data.OutputNames`, which makes the names unique. :class:`InferenceInputs` skips
+    unreadable images instead of refusing the list.
 
     Returns:
         ``[{"image": abs_path}, ...]``.
 
     Raises:
         ValueError: neither ``input`` nor ``datalist`` given.
-        DatalistError: unreadable images or clashing names (all listed).
+        DatalistError: unreadable images (all listed).
     """
-    if input:
-        items = [{"image": p} for p in list_images(input)]
-        what = str(input)
-    elif datalist:
-        if dataset_dir is None:
-            raise ValueError("a datalist needs its dataset_dir.")
-        entries = load_datalist(datalist, split, dataset_dir, check=False, require_label=False)
-        items = [{"image": e["image"]} for e in entries]
-        what = f"{datalist} [{split}]"
-    else:
-        raise ValueError("inference needs --input (an image or a folder) or --datalist.")
+    items, what = _inference_items(input, datalist, dataset_dir, split)
     if check:
         check_items(items, require_label=False, what=what)
-        check_unique_names([i["image"] for i in items], what=what)
     return items
+
+
+class InferenceInputs:
+    """The images of an inference run, each opened and decoded first; an unreadable one is skipped with a warning
+    that names it, and the others are processed. :meth:`finish` (the last step of the run) then raises, so the run
+    exits non-zero when any input was skipped.
+
+    Args:
+        input, datalist, dataset_dir, split: as for :func:`inference_datalist`.
+        check: decode every image first (``False``: take the list as it is).
+
+    Attributes:
+        items: ``[{"image": abs_path}, ...]``, the readable inputs.
+        skipped: ``[(path, reason), ...]``.
+
+    Raises:
+        DatalistError: no input is readable (every one named).
+    """
+
+    def __init__(
+        self,
+        input: str | os.PathLike | None = None,
+        datalist: str | os.PathLike | None = None,
+        dataset_dir: str | os.PathLike | None = None,
+        split: str = "test",
+        check: bool = True,
+    ) -> None:
+        items, self.what = _inference_items(input, datalist, dataset_dir, split)
+        self.items: list[dict] = []
+        self.skipped: list[tuple[str, str]] = []
+        for item in items:
+            try:
+                if check:
+                    check_items([item], require_label=False, what=str(item["image"]), num_threads=1)
+            except DatalistError as error:
+                reason = str(error).split("\n", 1)[-1].strip()
+                logger.warning("skipping inference input %s: %s", item["image"], reason)
+                self.skipped.append((str(item["image"]), reason))
+            else:
+                self.items.append(item)
+        if not self.items:
+            listed = "; ".join(reason for _, reason in self.skipped[:5])
+            raise DatalistError(f"{self.what}: none of the {len(items)} input(s) can be read: {listed}")
+        if self.skipped:
+            logger.warning("%s: %d of %d input(s) skipped, %d to segment.", self.what, len(self.skipped), len(items), len(self.items))
+
+    def finish(self) -> None:
+        """Raise :class:`DatalistError` when inputs were skipped (after the others were written)."""
+        if self.skipped:
+            listed = "; ".join(f"{path} ({reason})" for path, reason in self.skipped[:10])
+            raise DatalistError(
+                f"{len(self.skipped)} of {len(self.skipped) + len(self.items)} input(s) could not be read and have "
+                f"no output (the others were written): {listed}"
+            )
 
 
 def write_datalist(

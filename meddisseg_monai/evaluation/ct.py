@@ -13,7 +13,10 @@ Per organ, the summary averages Dice over the cases where the organ is in the tr
 the ``present`` cases, and counts every status. A case that cannot be read or checked (bad file, NaN voxels, ids
 outside the label source, different grids, ...) is reported with its error and the other cases still finish.
 
-Outputs: ``per_case.csv`` (one row per case and organ; one ``error`` row per failed case) and ``summary.json``.
+Cases are named by their datalist entry (a ``case`` field, else the image's unique output name), so entries whose
+files share a name are all reported. Outputs: ``per_case.csv`` (one row per case and organ; one ``error`` row per
+failed case) and ``summary.json`` (``num_entries``, ``num_evaluated``, ``num_failed``, ...). Nothing evaluated is an
+error (:class:`EvaluationError`; the command line exits 1 when any case failed).
 Dice and HD95 come from MONAI's ``compute_dice`` and ``compute_hausdorff_distance``.
 """
 
@@ -33,18 +36,22 @@ import torch
 from monai.data import FolderLayout
 from monai.metrics import compute_dice, compute_hausdorff_distance
 from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, Orientationd
+from monai.utils import ImageMetaKey
 
 from ..data.ct import load_ct_cases, organ_names
+from ..data.output_names import OutputNames
 from ..transforms.ct import SOURCE_KEY, CheckCTVolumed, CheckSameGridd, RemapOrganLabelsd
 
 __all__ = [
     "ORGAN_STATUSES",
     "CSV_FIELDS",
     "CTEvaluation",
+    "EvaluationError",
     "case_name",
     "describe_error",
     "evaluate_case",
     "evaluate_cases",
+    "name_cases",
     "organ_metrics",
     "prediction_path",
 ]
@@ -67,11 +74,18 @@ CSV_FIELDS = (
 _NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 
-def case_name(case: Mapping) -> str:
-    """A case's name: its ``case`` entry, else the image's (or label's) file name without NIfTI suffix."""
+class EvaluationError(RuntimeError):
+    """No case of an evaluation could be evaluated (the summary, written anyway, says why for each)."""
+
+
+def case_name(case: Mapping, names: OutputNames | None = None) -> str:
+    """A case's name: its ``case`` entry, else its image's output name in ``names`` (unique among the entries,
+    see :class:`~meddisseg_monai.data.OutputNames`), else the image's (or label's) file name without NIfTI suffix."""
     if case.get("case"):
         return str(case["case"])
     path = str(case.get("image") or case.get("label") or case.get("pred") or "case")
+    if names is not None and case.get("image"):
+        return names.name(path)
     name = os.path.basename(os.path.normpath(path))
     for suffix in _NIFTI_SUFFIXES:
         if name.lower().endswith(suffix):
@@ -79,11 +93,32 @@ def case_name(case: Mapping) -> str:
     return name
 
 
-def prediction_path(image: str, output_dir: str, postfix: str = "seg", extension: str = ".nii.gz") -> str:
-    """Where ``SaveImaged(output_dir=..., output_postfix=postfix, output_ext=extension, separate_folder=False)``
-    writes the prediction for ``image`` (a file or a DICOM folder): ``<output_dir>/<name>_<postfix><extension>``."""
+def name_cases(cases: Sequence[Mapping], names: OutputNames | None = None) -> list[dict]:
+    """Copies of ``cases`` with a unique ``case`` name each (:func:`case_name`; a repeated name gets ``#2``, ``#3``
+    ...), so that every datalist entry is reported, whatever its file is called."""
+    names = names if names is not None else OutputNames([c["image"] for c in cases if c.get("image")])
+    named, seen = [], {}
+    for case in cases:
+        name = case_name(case, names)
+        seen[name] = seen.get(name, 0) + 1
+        named.append({**case, "case": name if seen[name] == 1 else f"{name}#{seen[name]}"})
+    return named
+
+
+def prediction_path(
+    image: str,
+    output_dir: str,
+    postfix: str = "seg",
+    extension: str = ".nii.gz",
+    names: OutputNames | None = None,
+) -> str:
+    """Where ``SaveImaged(output_dir=..., output_postfix=postfix, output_ext=extension, separate_folder=False,
+    output_name_formatter=names)`` writes the prediction for ``image`` (a file or a DICOM folder):
+    ``<output_dir>/<name>_<postfix><extension>``, ``name`` the image's output name in ``names`` (default: its stem)."""
     layout = FolderLayout(output_dir, postfix=postfix, extension=extension, parent=False, makedirs=False)
-    return str(layout.filename(subject=os.path.normpath(str(image))))
+    if names is None:
+        return str(layout.filename(subject=os.path.normpath(str(image))))
+    return str(layout.filename(subject=names({ImageMetaKey.FILENAME_OR_OBJ: str(image)})["subject"]))
 
 
 def organ_metrics(
@@ -185,6 +220,7 @@ def summarise(rows: Sequence[Mapping], failures: Sequence[Mapping], label_set: s
     return {
         "label_set": label_set,
         "organs": list(organ_names(label_set)),
+        "num_entries": num_cases,
         "num_cases": num_cases,
         "num_evaluated": num_cases - len(failures),
         "num_failed": len(failures),
@@ -215,6 +251,7 @@ def evaluate_cases(
     output_dir.mkdir(parents=True, exist_ok=True)
     loader = _loader(label_set, label_source)
     rows, failed = [], [dict(f) for f in failures]
+    cases = [c if c.get("case") else {**c, "case": case_name(c)} for c in cases]
     for case in cases:
         try:
             rows.extend(evaluate_case(case, label_set, label_source, loader))
@@ -236,10 +273,14 @@ def evaluate_cases(
 class CTEvaluation:
     """The bundle's evaluation step: screen the cases before inference, then score the saved predictions.
 
-    ``screen`` loads and checks every case with the given transform (the loading and checking part of the
-    preprocessing) and returns those that pass; a failing case is logged and remembered, so a bad file stops
-    neither the inference of the others nor the evaluation. ``run`` scores the predictions that ``SaveImaged``
-    wrote under ``prediction_dir`` (see :func:`prediction_path`) against the original label files.
+    ``screen`` names every case (:func:`name_cases`: its ``case`` entry or its unique output name), loads and
+    checks it with the given transform (the loading and checking part of the preprocessing) and returns those that
+    pass; a failing case is logged and remembered, so a bad file stops neither the inference of the others nor the
+    evaluation. ``run`` scores the predictions that ``SaveImaged`` wrote under ``prediction_dir`` (see
+    :func:`prediction_path`; the same ``output_names``) against the original label files.
+
+    The summary counts every datalist entry (``num_entries``), the evaluated and the failed ones. When no case could
+    be evaluated, the summary is still written and :class:`EvaluationError` is raised, so the run exits non-zero.
 
     Args:
         output_dir: where ``per_case.csv`` and ``summary.json`` go.
@@ -247,6 +288,7 @@ class CTEvaluation:
         label_source: default numbering of the label files (a per-case ``source_labels`` entry wins).
         prediction_dir: where the predictions were saved (default ``output_dir``).
         prediction_postfix: ``output_postfix`` of the ``SaveImaged`` that wrote them.
+        output_names: the ``output_name_formatter`` of that ``SaveImaged`` (default: made from the screened cases).
     """
 
     def __init__(
@@ -256,45 +298,74 @@ class CTEvaluation:
         label_source: str | Mapping | None = None,
         prediction_dir: str | os.PathLike | None = None,
         prediction_postfix: str = "seg",
+        output_names: OutputNames | None = None,
     ) -> None:
         self.output_dir = str(output_dir)
         self.label_set = label_set
         self.label_source = label_source
         self.prediction_dir = str(prediction_dir or output_dir)
         self.prediction_postfix = prediction_postfix
+        self.output_names = output_names
         self.failures: list[dict] = []
+        self.num_entries = 0
 
     def screen(self, cases: Sequence[Mapping], transform: Callable) -> list[dict]:
-        """The cases that ``transform`` (loading and checks) accepts; the others are logged and remembered."""
+        """The cases that ``transform`` (loading and checks) accepts, each with its ``case`` name; the others are
+        logged and remembered. Raises :class:`EvaluationError` (after writing the summary) when none passes."""
+        if self.output_names is None:
+            self.output_names = OutputNames()
+        self.output_names.update([c["image"] for c in cases if c.get("image")])  # every entry: names stay fixed
+        named = name_cases(cases, self.output_names)
+        self.num_entries = len(named)
+        self.failures = []
         accepted = []
-        for case in cases:
+        for case in named:
             try:
-                transform(dict(case))
+                transform({k: v for k, v in case.items() if k != "case"})
             except Exception as error:  # report and go on with the other cases
-                logger.error("case %s is skipped: %s", case_name(case), describe_error(error))
-                self.failures.append({"case": case_name(case), "error": describe_error(error)})
+                logger.error("case %s is skipped: %s", case["case"], describe_error(error))
+                self.failures.append({"case": case["case"], "error": describe_error(error)})
             else:
-                accepted.append(dict(case))
+                accepted.append(case)
+        if not accepted:
+            self._finish([])
         return accepted
 
-    def run(self, cases: Sequence[Mapping]) -> dict:
-        """Score the saved predictions of the ``cases`` that passed the screen; write and return the summary."""
-        failed = {f["case"] for f in self.failures}
-        scored = [
-            {**case, "pred": prediction_path(case["image"], self.prediction_dir, self.prediction_postfix)}
-            for case in cases
-            if case_name(case) not in failed
-        ]
+    def _finish(self, scored: Sequence[Mapping]) -> dict:
         summary = evaluate_cases(scored, self.output_dir, self.label_set, self.label_source, failures=self.failures)
         logger.info(
-            "evaluation: %d case(s), %d failed, mean Dice %s, mean HD95 %s mm -> %s",
-            summary["num_cases"],
+            "evaluation: %d entries, %d evaluated, %d failed, mean Dice %s, mean HD95 %s mm -> %s",
+            summary["num_entries"],
+            summary["num_evaluated"],
             summary["num_failed"],
             summary["mean_dice"],
             summary["mean_hd95_mm"],
             self.output_dir,
         )
+        if summary["num_evaluated"] == 0:
+            reasons = "; ".join(f"{f['case']}: {f['error']}" for f in summary["failed"][:3])
+            raise EvaluationError(
+                f"no case could be evaluated ({summary['num_failed']} of {summary['num_entries']} failed; "
+                f"{os.path.join(self.output_dir, 'summary.json')} lists each): {reasons}"
+            )
         return summary
+
+    def run(self, cases: Sequence[Mapping]) -> dict:
+        """Score the saved predictions of the ``cases`` that passed the screen; write and return the summary.
+
+        Raises:
+            EvaluationError: no case could be evaluated.
+        """
+        failed = {f["case"] for f in self.failures}
+        scored = [
+            {
+                **case,
+                "pred": prediction_path(case["image"], self.prediction_dir, self.prediction_postfix, names=self.output_names),
+            }
+            for case in cases
+            if case.get("case") not in failed
+        ]
+        return self._finish(scored)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -310,12 +381,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output_dir", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    entries = load_ct_cases(args.datalist, args.dataset_dir, args.key)
+    names = OutputNames([case["image"] for case in entries])
     cases = [
-        {**case, "pred": prediction_path(case["image"], args.predictions, args.postfix)}
-        for case in load_ct_cases(args.datalist, args.dataset_dir, args.key)
+        {**case, "pred": prediction_path(case["image"], args.predictions, args.postfix, names=names)}
+        for case in name_cases(entries, names)
     ]
     summary = evaluate_cases(cases, args.output_dir, args.label_set, args.label_source)
-    print(json.dumps({k: summary[k] for k in ("num_cases", "num_failed", "mean_dice", "mean_hd95_mm")}))
+    keys = ("num_entries", "num_evaluated", "num_failed", "mean_dice", "mean_hd95_mm")
+    print(json.dumps({k: summary[k] for k in keys}))
     return 1 if summary["num_failed"] else 0
 
 

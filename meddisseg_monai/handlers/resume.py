@@ -12,16 +12,63 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import logging
+import math
+import os
+
+from ignite.engine import Engine
 from monai.handlers import CheckpointSaver, EarlyStopHandler
 
+from ..utils.training_record import write_training_record
+from .finite import NonFiniteError, non_finite_tensors
+
 __all__ = ["ResumableCheckpointSaver", "ResumableEarlyStopHandler"]
+
+logger = logging.getLogger(__name__)
 
 
 class ResumableCheckpointSaver(CheckpointSaver):
     """``CheckpointSaver`` with ``state_dict()``: the key-metric tracking list (which score the saved best model has).
 
-    ``load_state_dict`` is MONAI's own. Everything else, including the arguments, is ``CheckpointSaver``'s.
+    It never saves a best model from a non-finite key metric (the validation is skipped with a warning) nor with
+    non-finite weights (:class:`~meddisseg_monai.handlers.finite.NonFiniteError`). With ``record``, every best
+    model ``<name>.pt`` gets ``<name>.json`` beside it: ``record`` (e.g. the image size), the epoch and the score
+    (:mod:`meddisseg_monai.utils.training_record`). ``load_state_dict`` is MONAI's own. Every other argument is
+    ``CheckpointSaver``'s.
     """
+
+    def __init__(self, *args: Any, record: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.record = dict(record) if record else None
+        self._best_filename = kwargs.get("key_metric_filename")
+        self._key_metric_name = kwargs.get("key_metric_name")
+
+    def metrics_completed(self, engine: Engine) -> None:
+        """Save the best model, unless the key metric or the weights are not finite."""
+        name = self._key_metric_name if isinstance(self._key_metric_name, str) else getattr(engine.state, "key_metric_name", None)
+        score = engine.state.metrics.get(name) if name else None
+        if score is not None and not math.isfinite(float(score)):
+            logger.warning("epoch %s: %s is %s, not a best model; %s is unchanged.", engine.state.epoch, name, score,
+                           "the best checkpoint")
+            return
+        bad = non_finite_tensors({k: v.state_dict() for k, v in self.save_dict.items() if hasattr(v, "state_dict")})
+        if bad:
+            raise NonFiniteError(
+                f"the best checkpoint is not written to {self.save_dir}: {len(bad)} tensor(s) hold NaN/Inf "
+                f"(e.g. {', '.join(bad[:3])})."
+            )
+        before = self._saved_score()
+        super().metrics_completed(engine)
+        if self.record is not None and self._best_filename and self._saved_score() != before:
+            write_training_record(
+                os.path.join(self.save_dir, self._best_filename),
+                {**self.record, "epoch": engine.state.epoch, "key_metric": {name: None if score is None else float(score)}},
+            )
+
+    def _saved_score(self) -> Any:
+        checkpoint = self._key_metric_checkpoint
+        saved = getattr(checkpoint, "_saved", None) if checkpoint is not None else None
+        return (saved[-1].priority, saved[-1].filename) if saved else None
 
     def state_dict(self) -> dict[str, Any]:
         """The key-metric tracking state (``{}`` when no key metric is saved)."""

@@ -29,7 +29,9 @@ class ValidationObjectiveHandler:
     Dispersive Loss) and, for Stage II, its ``decoupling`` (whose maps go through the auxiliary heads inside the same
     eval-mode, no-grad forward) collect the rest. The reference computes its validation loss the same way (every term,
     network in eval mode) and steps ``ReduceLROnPlateau`` on it. Averaged over batches, and over all processes in
-    distributed runs. Attach it before the handlers that read the metric (scheduler, checkpoints, Stats).
+    distributed runs. Attach it before the handlers that read the metric (scheduler, checkpoints, Stats). A batch of
+    one image is left out (the Dispersive Loss needs two samples: a last, smaller batch or a distributed shard); with
+    no batch of two or more at all the metric is NaN.
 
     Any other network (a baseline such as MONAI's UNet, no ``encoder``) gets ``loss_function(logits, label)``.
 
@@ -85,6 +87,8 @@ class ValidationObjectiveHandler:
                 "network once per batch (SimpleInferer), not sliding windows.".format(len(captured["features"]))
             )
         logits = engine.state.output[Keys.PRED].float()
+        if logits.shape[0] < 2 and "features" in captured:
+            return
         if "features" not in captured:
             outputs: dict | torch.Tensor = logits
         else:
@@ -98,7 +102,7 @@ class ValidationObjectiveHandler:
     def _complete(self, engine: Engine) -> None:
         self._remove_hooks(engine)
         total = idist.all_reduce(torch.tensor([self._total, float(self._batches)], device=idist.device()))
-        engine.state.metrics[self.name] = float(total[0] / total[1].clamp_min(1))
+        engine.state.metrics[self.name] = float(total[0] / total[1]) if float(total[1]) > 0 else float("nan")
 
     def _remove_hooks(self, _engine: Engine) -> None:
         for hook in self._hooks:

@@ -1,8 +1,9 @@
-"""Inferers of the bundles: auxiliary maps beside the logits, mixed precision around any inferer."""
+"""Inferers of the bundles: auxiliary maps beside the logits, mixed precision around any inferer, flip TTA."""
 
 from __future__ import annotations
 
 from .auxiliary import AuxiliaryMapInferer
 from .autocast import AutocastInferer
+from .flip_tta import FlipTTAInferer, flip_combinations
 
-__all__ = ["AuxiliaryMapInferer", "AutocastInferer"]
+__all__ = ["AuxiliaryMapInferer", "AutocastInferer", "FlipTTAInferer", "flip_combinations"]

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from .composite import AUXILIARY_WEIGHTINGS, MedDisSegLoss, MedDisSegStage1Loss, auxiliary_weight, complementary_loss, foreground_union
+from .composite import (
+    AUXILIARY_WEIGHTINGS,
+    MedDisSegLoss,
+    MedDisSegStage1Loss,
+    auxiliary_weight,
+    complementary_loss,
+    foreground_union,
+)
 from .dispersive import DISPERSIVE_VARIANTS, FEATURE_POOLINGS, LEVEL_CHOICES, DispersiveLoss
 from .segmentation import dice_bce_loss, hard_consistency_loss, multiclass_dice_ce_loss, segmentation_loss
 

@@ -64,7 +64,9 @@ def foreground_union(target: torch.Tensor) -> torch.Tensor:
     return (target > 0.5).to(torch.float32)
 
 
-def auxiliary_weight(logits: torch.Tensor, weighting: str = "reference", min_activation: float = 1e-3) -> torch.Tensor:
+def auxiliary_weight(
+    logits: torch.Tensor, weighting: str = "reference", min_activation: float = 1e-3
+) -> torch.Tensor:
     """The weight ``b`` of an auxiliary map's loss term, from the map's logits ``(B, 1, *spatial)``.
 
     - ``"reference"`` (the reference code, ``utils/run_engine.py``): ``b = 1 / (tanh(S / N) + 1e-15)`` with ``S`` the
@@ -132,7 +134,8 @@ class MedDisSegLoss(_Loss):
             raise ValueError(f"MedDisSegLoss: out_channels must be >= 1, got {out_channels}.")
         if auxiliary_weighting not in AUXILIARY_WEIGHTINGS:
             raise ValueError(
-                f"MedDisSegLoss: auxiliary_weighting must be one of {AUXILIARY_WEIGHTINGS}, got {auxiliary_weighting!r}."
+                f"MedDisSegLoss: auxiliary_weighting must be one of {AUXILIARY_WEIGHTINGS}, "
+                f"got {auxiliary_weighting!r}."
             )
         if dispersive_weight < 0:
             raise ValueError(f"MedDisSegLoss: dispersive_weight must be >= 0, got {dispersive_weight}.")
@@ -212,7 +215,8 @@ class MedDisSegStage1Loss(_Loss):
         """``Seg(p, y) + w * L_disp(features)`` on one view (the reference's Stage I validation loss)."""
         outputs = _check_outputs(outputs, ("pred", "features"), "MedDisSegStage1Loss")
         _check_target(outputs["pred"], target, "MedDisSegStage1Loss")
-        return self.segmentation(outputs["pred"], target) + self.dispersive_weight * self.dispersive(outputs["features"])
+        mask = self.segmentation(outputs["pred"], target)
+        return mask + self.dispersive_weight * self.dispersive(outputs["features"])
 
     def forward(
         self, outputs: Mapping[str, torch.Tensor], outputs_augmented: Mapping[str, torch.Tensor], target: torch.Tensor

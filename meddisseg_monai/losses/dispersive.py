@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
-__all__ = ["DispersiveLoss", "DISPERSIVE_VARIANTS", "FEATURE_POOLINGS", "LEVEL_CHOICES"]
+__all__ = ["DispersiveLoss", "DISPERSIVE_VARIANTS", "DISTANCE_SCALES", "FEATURE_POOLINGS", "LEVEL_CHOICES"]
 
 DISPERSIVE_VARIANTS = ("infonce_l2", "infonce_cosine", "hinge", "covariance")
+DISTANCE_SCALES = ("batch", "dimension", "unit")
 FEATURE_POOLINGS = ("flatten", "avg", "max")
 LEVEL_CHOICES = ("early", "mid", "late", "all")
 # the reference adds this inside its log to avoid log(0); with real features it is all that remains (see below)
@@ -28,18 +29,27 @@ class DispersiveLoss(_Loss):
         hinge:                        L = mean_{i != j} max(0, margin - D(z_i, z_j))^2
         covariance:                   L = sum_{m != n} Cov(z / |z|)_{mn}^2
 
-    The default form is numerically sound: ``D`` is the squared L2 distance divided by the feature dimension (as in
-    Wang & He's code), the mean is taken over the full ``B x B`` matrix and computed with log-sum-exp, so the loss has
-    a real gradient on real encoder features at any resolution. The covariance variant never forms the ``d x d``
-    covariance (``d`` = 262,144 for ResNet-50's layer3 at 256^2): it uses ``|C|_F^2 = |Z Z^T|_F^2 / (B-1)^2``, which
-    needs ``O(B^2 + B d)`` memory.
+    The default form is chosen by measurement (``benchmarks/dispersive_choice.py``, results in
+    ``benchmarks/results/dispersive_choice_*.json``) on ResNet-50 layer3 features of real Kvasir-SEG images: the
+    feature map is average-pooled to a ``C``-vector (``pooling="avg"``) and ``D`` is the squared L2 distance divided by
+    the batch's own mean off-diagonal squared distance (``distance_scale="batch"``, a coefficient without gradient),
+    ``temperature=0.5``. That form is scale-free (the loss does not depend on the magnitude or the dimension of the
+    features, nor on the input resolution), so it cannot saturate at its floor ``log(1/B)``: the off-diagonal distances
+    average 1, so by Jensen's inequality ``L >= log((B + (B^2 - B) exp(-1 / t)) / B^2)``, at batch 8 and ``t = 0.5``
+    at least 32 % of the way from the floor to 0 (measured: ~40 %), and its weighted (0.2) gradient on layer3 is a few
+    percent of the mask loss's.
+    Wang & He's form (flattened features, ``D / dimension``, ``distance_scale="dimension"``, ``pooling="flatten"``)
+    sits within 0.2 % of the floor on the same features and its gradient is ~1e-4 of the mask loss's. The mean is taken
+    over the full ``B x B`` matrix with log-sum-exp. The covariance variant never forms the ``d x d`` covariance (``d``
+    = 262,144 for flattened layer3 features at 256^2): it uses ``|C|_F^2 = |Z Z^T|_F^2 / (B-1)^2``, which needs
+    ``O(B^2 + B d)`` memory.
 
-    ``reference_formula=True`` reproduces the reference repository's computation exactly, for ablations: unsquared,
-    unnormalised ``torch.cdist`` distances over the off-diagonal pairs, ``log(mean(exp(-D / t)) + 1e-8)`` for the
-    InfoNCE variants, margin 1 on the unsquared distance for the hinge, covariance of the raw (centred, not
-    normalised) features. On ResNet-50 layer3 features of real 256^2 images those distances are ~1e3, ``exp(-D/0.5)``
-    underflows to 0 in float32, the loss is the constant ``log(1e-8)`` and its gradient is exactly zero, which is why
-    it is not the default.
+    ``reference_formula=True`` reproduces the reference repository's computation exactly, for ablations: flattened
+    features, unsquared, unnormalised ``torch.cdist`` distances over the off-diagonal pairs,
+    ``log(mean(exp(-D / t)) + 1e-8)`` for the InfoNCE variants, margin 1 on the unsquared distance for the hinge,
+    covariance of the raw (centred, not normalised) features; ``distance_scale`` does not apply. On ResNet-50 layer3
+    features of real 256^2 images those distances are ~1e3, ``exp(-D/0.5)`` underflows to 0 in float32, the loss is
+    the constant ``log(1e-8)`` and its gradient is exactly zero, which is why it is not the default.
 
     Args:
         variant: one of ``"infonce_l2"``, ``"infonce_cosine"``, ``"hinge"``, ``"covariance"``.
@@ -48,8 +58,12 @@ class DispersiveLoss(_Loss):
             (the deepest, f4 = ResNet layer3: the paper's choice), ``"mid"``, ``"early"``, ``"all"`` (every level), an
             index, or a sequence of indices. Named levels follow the reference's rule for ``n`` levels: early = n // 4,
             mid = n // 2, late = 3n // 4 (for four levels: f2, f3, f4).
-        pooling: how a feature map ``(B, C, *spatial)`` becomes a vector: ``"flatten"`` (all ``C x prod(spatial)``
-            values, the paper's choice), ``"avg"`` or ``"max"`` (global pooling to ``C`` values).
+        pooling: how a feature map ``(B, C, *spatial)`` becomes a vector: ``"avg"`` or ``"max"`` (global pooling to
+            ``C`` values), ``"flatten"`` (all ``C x prod(spatial)`` values, the paper's choice). Default: ``"avg"``, or
+            ``"flatten"`` with ``reference_formula=True``.
+        distance_scale: how the squared L2 distance of ``infonce_l2`` and ``hinge`` is made scale-free: ``"batch"``
+            (divided by the batch's mean off-diagonal squared distance, detached), ``"dimension"`` (divided by the
+            vector length, Wang & He's code) or ``"unit"`` (vectors L2-normalised first, ``D = 2 - 2 cos``).
         hinge_margin: ``margin`` of the hinge variant.
         reference_formula: reproduce the reference repository's exact formula (see above).
         reduction: how the per-level losses combine when several levels are used: ``"mean"``, ``"sum"`` or ``"none"``
@@ -59,7 +73,7 @@ class DispersiveLoss(_Loss):
 
     .. code-block:: python
 
-        loss_fn = DispersiveLoss()  # infonce_l2, tau 0.5, deepest level, flattened
+        loss_fn = DispersiveLoss()  # infonce_l2, tau 0.5, deepest level, average-pooled, batch-scaled
         outputs = network(images)  # a Med-DisSeg network in train mode
         loss = loss_fn(outputs["features"])  # a scalar
         loss = loss_fn(torch.randn(8, 1024, 16, 16))  # one feature tensor also works
@@ -73,7 +87,8 @@ class DispersiveLoss(_Loss):
         variant: str = "infonce_l2",
         temperature: float = 0.5,
         levels: str | int | Sequence[int] = "late",
-        pooling: str = "flatten",
+        pooling: str | None = None,
+        distance_scale: str = "batch",
         hinge_margin: float = 1.0,
         reference_formula: bool = False,
         reduction: LossReduction | str = LossReduction.MEAN,
@@ -83,6 +98,12 @@ class DispersiveLoss(_Loss):
             raise ValueError(f"DispersiveLoss: unknown variant {variant!r}; choose one of {DISPERSIVE_VARIANTS}.")
         if not temperature > 0:
             raise ValueError(f"DispersiveLoss: temperature must be > 0, got {temperature!r}.")
+        if distance_scale not in DISTANCE_SCALES:
+            raise ValueError(
+                f"DispersiveLoss: unknown distance_scale {distance_scale!r}; choose one of {DISTANCE_SCALES}."
+            )
+        if pooling is None:
+            pooling = "flatten" if reference_formula else "avg"
         if pooling not in FEATURE_POOLINGS:
             raise ValueError(f"DispersiveLoss: unknown pooling {pooling!r}; choose one of {FEATURE_POOLINGS}.")
         if isinstance(levels, str) and levels not in LEVEL_CHOICES:
@@ -96,6 +117,7 @@ class DispersiveLoss(_Loss):
         self.temperature = float(temperature)
         self.levels = levels
         self.pooling = pooling
+        self.distance_scale = distance_scale
         self.hinge_margin = float(hinge_margin)
         self.reference_formula = reference_formula
 
@@ -159,11 +181,23 @@ class DispersiveLoss(_Loss):
             normalised = F.normalize(z, dim=1)
             distance = 1.0 - normalised @ normalised.T
         else:
-            distance = _squared_distances(z) / z.shape[1]
+            distance = self._scaled_squared_distances(z)
         if self.variant == "hinge":
             off_diagonal = ~torch.eye(batch, dtype=torch.bool, device=z.device)
             return torch.clamp(self.hinge_margin - distance[off_diagonal], min=0).pow(2).mean()
         return torch.logsumexp((-distance / self.temperature).reshape(-1), dim=0) - math.log(batch * batch)
+
+    def _scaled_squared_distances(self, z: torch.Tensor) -> torch.Tensor:
+        """Squared L2 distances ``(B, B)`` of the ``infonce_l2`` and ``hinge`` variants, scaled by ``distance_scale``."""
+        if self.distance_scale == "unit":
+            return _squared_distances(F.normalize(z, dim=1))
+        distance = _squared_distances(z)
+        if self.distance_scale == "dimension":
+            return distance / z.shape[1]
+        batch = z.shape[0]
+        # the batch's own scale: mean off-diagonal distance, a coefficient (no gradient), never 0
+        scale = distance.detach().sum() / (batch * (batch - 1))
+        return distance / scale.clamp_min(torch.finfo(distance.dtype).tiny)
 
     def _reference_dispersion(self, z: torch.Tensor) -> torch.Tensor:
         """The reference repository's formulas, operation for operation (covariance computed in bounded memory)."""

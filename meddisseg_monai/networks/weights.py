@@ -3,6 +3,12 @@ repository's released checkpoints (``checkpoint1.pth`` / ``checkpoint2.pth`` of 
 
 Nothing here downloads anything: every function takes a path (or an already loaded state dict).
 
+The reference trains on OpenCV's images: BGR channel order, rows first. Its checkpoints are converted for this
+package's RGB input by reversing the input channels of the first convolution (``channel_order="bgr"``, the default),
+so that a converted network on an RGB image computes exactly what the reference network computes on the same image
+in BGR. The orientation is the pipeline's business: the bundles transpose ``PILReader``'s (width, height) arrays to
+rows first, as OpenCV reads them (``Transposed`` after ``LoadImaged``).
+
 Command line (``python -m meddisseg_monai.networks.weights``)::
 
     # reference checkpoint -> a state dict for MedDisSeg (e.g. a bundle's models/model.pt)
@@ -22,10 +28,13 @@ __all__ = [
     "WeightsMismatchError",
     "read_state_dict",
     "detect_layout",
+    "describe_state_dict",
+    "check_state_dict_fits",
     "load_torchvision_resnet50",
     "load_encoder_weights",
     "convert_reference_state_dict",
     "load_reference_checkpoint",
+    "REFERENCE_CHANNEL_ORDERS",
 ]
 
 StateDict = Mapping[str, torch.Tensor]
@@ -112,6 +121,40 @@ def _mismatch_report(expected: StateDict, state: StateDict) -> str:
     )
 
 
+def describe_state_dict(state: StateDict) -> str:
+    """What network a state dict is from, in words: ``"MedDisSeg (3D, 1 input channel(s), 14 output channel(s),
+    feature_channels 32)"``, ``"MedDisSegStage1 (2D, ...)"``, or ``"not a Med-DisSeg network (torchvision layout)"``."""
+    layout = detect_layout(state)
+    stem = state.get("encoder.conv1.weight")
+    if layout != "meddisseg" or stem is None:
+        return f"not a Med-DisSeg network ({layout} layout, first keys {list(state)[:3]})"
+    if "head.refine.2.weight" in state:
+        name, out = "MedDisSeg", state["head.refine.2.weight"].shape[0]
+    elif "head.fuse.weight" in state:
+        name, out = "MedDisSegStage1", state["head.fuse.weight"].shape[0]
+    else:
+        name, out = "an unknown network with a Med-DisSeg encoder", None
+    parts = [f"{stem.ndim - 2}D", f"{stem.shape[1]} input channel(s)"]
+    if out is not None:
+        parts.append(f"{out} output channel(s)")
+    if "aggregations.3.value.weight" in state:
+        parts.append(f"feature_channels {state['aggregations.3.value.weight'].shape[0]}")
+    return f"{name} ({', '.join(parts)})"
+
+
+def check_state_dict_fits(network: nn.Module, state: StateDict) -> None:
+    """Raise :class:`WeightsMismatchError` unless ``state`` loads strictly into ``network``; the message says which
+    network each side is (dimensions, channels, width) and lists every key that differs."""
+    expected = network.state_dict()
+    report = _mismatch_report(expected, state)
+    if report:
+        raise WeightsMismatchError(
+            f"the weights are from {describe_state_dict(state)}, but the network is {describe_state_dict(expected)}"
+            " (check the checkpoint file and the network_def options, e.g. spatial_dims, in_channels, out_channels,"
+            " feature_channels):" + report
+        )
+
+
 def _load_checked(module: nn.Module, state: StateDict, what: str, ignored: list[str] | None = None) -> None:
     """Load ``state`` into ``module`` strictly, raising one error that lists every mismatch."""
     report = _mismatch_report(module.state_dict(), state)
@@ -187,7 +230,7 @@ def load_encoder_weights(network: nn.Module, source: str | os.PathLike | StateDi
         load_torchvision_resnet50(network, state)
         return layout
     if layout == "reference":
-        state = _rename_reference_keys(state)
+        state = _rename_reference_keys(state, origin=_origin(source))
     elif layout != "meddisseg":
         raise WeightsMismatchError(
             "cannot tell what these weights are: expected a torchvision ResNet-50 state dict, a Med-DisSeg checkpoint "
@@ -196,7 +239,9 @@ def load_encoder_weights(network: nn.Module, source: str | os.PathLike | StateDi
     prefix = "encoder."
     encoder_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     ignored = [k for k in state if not k.startswith(prefix)]
-    _load_checked(_encoder_of(network), encoder_state, f"the encoder weights in the {layout} checkpoint", ignored)
+    _load_checked(
+        _encoder_of(network), encoder_state, f"the encoder weights in the {layout} checkpoint {_origin(source)}", ignored
+    )
     return layout
 
 
@@ -293,7 +338,22 @@ def _rename_reference_key(key: str) -> str | None:
     return None
 
 
-def _rename_reference_keys(state: StateDict) -> dict[str, torch.Tensor]:
+REFERENCE_CHANNEL_ORDERS = ("bgr", "rgb")
+_FIRST_CONVOLUTION = "encoder.conv1.weight"
+
+
+def _origin(source: object) -> str:
+    """How error messages name a weights source: the file's path, or "the given state dict"."""
+    return "the given state dict" if isinstance(source, Mapping) else repr(os.fspath(source))
+
+
+def _rename_reference_keys(
+    state: StateDict, channel_order: str = "bgr", origin: str = "the given state dict"
+) -> dict[str, torch.Tensor]:
+    """Reference key names -> this package's; with ``channel_order="bgr"`` the first convolution's input channels are
+    reversed (BGR-trained weights for RGB input)."""
+    if channel_order not in REFERENCE_CHANNEL_ORDERS:
+        raise ValueError(f"channel_order must be one of {REFERENCE_CHANNEL_ORDERS}, got {channel_order!r}.")
     renamed: dict[str, torch.Tensor] = {}
     unknown: list[str] = []
     for key, value in state.items():
@@ -304,21 +364,31 @@ def _rename_reference_keys(state: StateDict) -> dict[str, torch.Tensor]:
             renamed[new_key] = value
     if unknown:
         raise WeightsMismatchError(
-            "these keys are not part of the reference Med-DisSeg layout:" + _listing("unknown keys", unknown)
+            f"{origin}: these keys are not part of the reference Med-DisSeg layout:" + _listing("unknown keys", unknown)
         )
+    stem = renamed.get(_FIRST_CONVOLUTION)
+    if channel_order == "bgr" and stem is not None and stem.ndim >= 2 and stem.shape[1] == 3:
+        renamed[_FIRST_CONVOLUTION] = stem.flip(1).contiguous()
     return renamed
 
 
-def convert_reference_state_dict(state: StateDict, network: nn.Module) -> dict[str, torch.Tensor]:
+def convert_reference_state_dict(
+    state: StateDict, network: nn.Module, channel_order: str = "bgr", origin: str = "the given state dict"
+) -> dict[str, torch.Tensor]:
     """Convert a reference-repository state dict (``MedDisSeg1`` or ``MedDisSeg2``) to ``network``'s key layout.
 
     Linear layers of the reference (CBAM and ELAT channel MLPs) become 1x1 convolutions here: their weights are
-    reshaped. The result is checked against ``network.state_dict()``.
+    reshaped. With ``channel_order="bgr"`` the input channels of the first convolution are reversed, so the converted
+    network takes RGB images where the reference took OpenCV's BGR. The result is checked against
+    ``network.state_dict()``.
 
     Args:
         state: the reference state dict (``checkpoint1.pth`` for Stage I, ``checkpoint2.pth`` for Stage II).
         network: the target :class:`MedDisSegStage1` or :class:`MedDisSeg`, built with the reference's options
             (2D, ``in_channels=3``, ``out_channels=1``).
+        channel_order: the channel order the reference weights were trained on: ``"bgr"`` (the reference reads
+            images with OpenCV) or ``"rgb"`` (a reference model trained on RGB input: no reordering).
+        origin: how to name the source in error messages (its file).
 
     Returns:
         A state dict that ``network.load_state_dict(..., strict=True)`` accepts.
@@ -326,7 +396,7 @@ def convert_reference_state_dict(state: StateDict, network: nn.Module) -> dict[s
     Raises:
         WeightsMismatchError: keys or shapes do not match (all differences listed).
     """
-    converted = _rename_reference_keys(state)
+    converted = _rename_reference_keys(state, channel_order, origin)
     expected = network.state_dict()
     for key, value in converted.items():
         target = expected.get(key)
@@ -335,36 +405,50 @@ def convert_reference_state_dict(state: StateDict, network: nn.Module) -> dict[s
     report = _mismatch_report(expected, converted)
     if report:
         raise WeightsMismatchError(
-            f"the reference checkpoint does not match {type(network).__name__} "
+            f"the reference checkpoint {origin} does not match {type(network).__name__} "
             "(Stage I checkpoints go into MedDisSegStage1, Stage II into MedDisSeg):" + report
         )
     return converted
 
 
-def load_reference_checkpoint(network: nn.Module, source: str | os.PathLike | StateDict) -> None:
-    """Load a reference-repository checkpoint (``checkpoint1.pth`` / ``checkpoint2.pth``) into ``network``."""
+def load_reference_checkpoint(
+    network: nn.Module, source: str | os.PathLike | StateDict, channel_order: str = "bgr"
+) -> None:
+    """Load a reference-repository checkpoint (``checkpoint1.pth`` / ``checkpoint2.pth``) into ``network``.
+
+    Everything is converted and checked before anything is loaded: on any error ``network`` is unchanged.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file cannot be read (e.g. truncated) or holds no state dict; the message names the file.
+        WeightsMismatchError: not the reference layout, or keys / shapes that do not fit ``network`` (e.g. the
+            other stage's checkpoint): the message names the file and lists every difference.
+    """
     state = read_state_dict(source)
+    origin = _origin(source)
     if detect_layout(state) != "reference":
         raise WeightsMismatchError(
-            f"not a reference Med-DisSeg checkpoint (expected keys such as 'layer0.0.weight'): {sorted(state)[:8]!r}"
+            f"{origin} is not a reference Med-DisSeg checkpoint (expected keys such as 'layer0.0.weight'): "
+            f"{sorted(state)[:8]!r}"
         )
-    network.load_state_dict(convert_reference_state_dict(state, network), strict=True)
+    network.load_state_dict(convert_reference_state_dict(state, network, channel_order, origin), strict=True)
 
 
-def convert_reference(checkpoint: str, output: str, stage: int = 2) -> str:
+def convert_reference(checkpoint: str, output: str, stage: int = 2, channel_order: str = "bgr") -> str:
     """Command line: convert a reference checkpoint into a state dict of this package's network and save it.
 
     Args:
         checkpoint: the reference file (``checkpoint1.pth`` for ``stage=1``, ``checkpoint2.pth`` for ``stage=2``).
         output: where to write the converted state dict (e.g. ``bundle/.../models/model.pt``).
         stage: 1 (:class:`MedDisSegStage1`) or 2 (:class:`MedDisSeg`).
+        channel_order: ``"bgr"`` (the reference's OpenCV input, converted for RGB) or ``"rgb"``.
     """
     from .nets import MedDisSeg, MedDisSegStage1
 
     if stage not in (1, 2):
         raise ValueError(f"stage must be 1 or 2, got {stage!r}")
     network = MedDisSegStage1() if stage == 1 else MedDisSeg()
-    load_reference_checkpoint(network, checkpoint)
+    load_reference_checkpoint(network, checkpoint, channel_order)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     torch.save(network.state_dict(), output)
     return f"converted {checkpoint} (stage {stage}) -> {output}"

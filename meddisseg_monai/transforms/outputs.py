@@ -24,7 +24,9 @@ class MainOutputd(MapTransform):
         KeyError: a dict without ``output_key``.
     """
 
-    def __init__(self, keys: KeysCollection = "pred", output_key: str = "pred", allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self, keys: KeysCollection = "pred", output_key: str = "pred", allow_missing_keys: bool = False
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.output_key = output_key
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from .command_line import check_command_line, check_overrides, install_error_summary
 from .config_values import as_bool, optional
+from .files import OutputFolderError, check_writable
 from .distributed import (
     convert_sync_batchnorm,
     distributed_device,
@@ -12,14 +14,20 @@ from .distributed import (
 )
 from .fast_paths import accelerate_network, network_spatial_dims
 from .precision import AUTO, AUTOCAST_DTYPES, autocast_context, autocast_name, bf16_native, describe_precision, resolve_autocast
+from .training_record import check_image_size, read_training_record, trained_image_size, write_training_record
 
 __all__ = [
     "AUTO",
     "AUTOCAST_DTYPES",
+    "OutputFolderError",
     "accelerate_network",
     "as_bool",
     "autocast_context",
     "autocast_name",
+    "check_command_line",
+    "check_image_size",
+    "check_overrides",
+    "check_writable",
     "bf16_native",
     "convert_sync_batchnorm",
     "describe_precision",
@@ -27,7 +35,11 @@ __all__ = [
     "distributed_rank",
     "distributed_world_size",
     "init_process_group",
+    "install_error_summary",
     "network_spatial_dims",
     "optional",
+    "read_training_record",
+    "trained_image_size",
+    "write_training_record",
     "resolve_autocast",
 ]

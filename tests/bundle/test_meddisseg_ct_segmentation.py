@@ -216,7 +216,10 @@ class TestSynapse2DProtocol(unittest.TestCase):
         nifti = data / "example_ct_sm.nii.gz"
         run_ct_bundle(
             ["configs/inference.json", "configs/inference_synapse2d.json"],
-            {**small, "input": str(nifti), "ckpt_path": str(tmp / "models" / "model.pt"), "output_dir": str(tmp / "o")},
+            {  # training-only options (num_samples, cache_rate) are unknown to inference: an error there
+                **{k: v for k, v in small.items() if k not in ("num_samples", "cache_rate")},
+                "input": str(nifti), "ckpt_path": str(tmp / "models" / "model.pt"), "output_dir": str(tmp / "o"),
+            },
             tmp / "inference.log",
         )
         TestBundleRuns.assert_on_source_grid(self, tmp / "o" / "example_ct_sm_seg.nii.gz", nifti, num_classes=9)

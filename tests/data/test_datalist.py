@@ -150,8 +150,8 @@ class TestInferenceDatalist(unittest.TestCase):
             datalist = write_datalist(tmp / "d.json", {"test": [{"image": "images/a.jpg"}]})
             self.assertEqual(len(inference_datalist(None, datalist, tmp, "test")), 1)
             Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp / "images" / "sub" / "a.png")
-            with self.assertRaisesRegex(DatalistError, "written twice"):
-                inference_datalist(tmp / "images")
+            # same stem in two folders: both kept (outputs get unique names through OutputNames)
+            self.assertEqual(len(inference_datalist(tmp / "images")), 4)
             with self.assertRaisesRegex(ValueError, "--input"):
                 inference_datalist()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import unittest
 
 import torch
@@ -88,6 +89,16 @@ class TestValidationObjectiveHandler(unittest.TestCase):
         for norm, before in zip(norms, running_means):  # auxiliary heads included: they ran in eval mode
             self.assertTrue(torch.equal(norm.running_mean, before), "no batch-norm statistics change")
         self.assertAlmostEqual(value, expected(network, loss, data), places=5)
+
+    def test_a_batch_of_one_image_is_left_out(self):
+        torch.manual_seed(0)
+        network = MedDisSeg(feature_channels=32, auxiliary_outputs=True)
+        data = batches()
+        images, masks = kvasir_batch(count=5, size=64, with_masks=True)
+        single = [{"image": images[4:], "label": masks[4:]}]
+        loss = MedDisSegLoss()
+        self.assertAlmostEqual(run(network, loss, data + single), expected_stage2(network, loss, data), places=5)
+        self.assertTrue(math.isnan(run(network, loss, single)))
 
     def test_hooks_are_removed_after_the_epoch(self):
         network = MedDisSeg(feature_channels=32, auxiliary_outputs=True)

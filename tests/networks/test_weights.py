@@ -152,8 +152,9 @@ class TestReferenceCheckpoints(unittest.TestCase):
         net = MedDisSeg()
         converted = convert_reference_state_dict(reference_state_dict("stage2"), net)
         state = reference_state_dict("stage2")
+        # the reference reads BGR: the first convolution's input channels are reversed for RGB input
+        torch.testing.assert_close(converted["encoder.conv1.weight"], state["layer0.0.weight"].flip(1))
         for reference_key, own_key in [
-            ("layer0.0.weight", "encoder.conv1.weight"),
             ("layer1.1.0.conv1.weight", "encoder.layer1.0.conv1.weight"),
             ("dconv4.c3.0.conv.0.weight", "enhancements.3.branches.2.0.conv.weight"),
             ("cdfa1.attn_bg.weight", "aggregations.0.attention_bg.weight"),
@@ -181,7 +182,7 @@ class TestReferenceCheckpoints(unittest.TestCase):
         state = reference_state_dict("stage1")
         net = MedDisSeg(feature_channels=32)
         self.assertEqual(load_encoder_weights(net, state), "reference")
-        torch.testing.assert_close(net.encoder.conv1.weight, state["layer0.0.weight"])
+        torch.testing.assert_close(net.encoder.conv1.weight, state["layer0.0.weight"].flip(1))
 
     def test_command_line_converter_writes_a_loadable_state_dict(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -189,6 +190,77 @@ class TestReferenceCheckpoints(unittest.TestCase):
             torch.save(reference_state_dict("stage1"), source)
             convert_reference(str(source), str(target), stage=1)
             MedDisSegStage1().load_state_dict(torch.load(target, weights_only=True), strict=True)
+
+
+class TestReferenceColourOrder(unittest.TestCase):
+    """The reference trains on OpenCV's BGR images; converted weights take RGB and compute the same."""
+
+    def test_rgb_input_gives_the_reference_stem_output_on_bgr(self):
+        state = reference_state_dict("stage1")
+        net = MedDisSegStage1()
+        load_reference_checkpoint(net, state)
+        x_rgb = torch.rand(2, 3, 32, 32)
+        expected = torch.nn.functional.conv2d(x_rgb.flip(1), state["layer0.0.weight"], stride=2, padding=3)
+        torch.testing.assert_close(net.encoder.conv1(x_rgb), expected)
+
+    @parameterized.expand([["bgr", True], ["rgb", False]])
+    def test_channel_order_option(self, order, reversed_):
+        state = reference_state_dict("stage1")
+        converted = convert_reference_state_dict(state, MedDisSegStage1(), channel_order=order)
+        expected = state["layer0.0.weight"].flip(1) if reversed_ else state["layer0.0.weight"]
+        torch.testing.assert_close(converted["encoder.conv1.weight"], expected)
+
+    def test_unknown_channel_order_is_an_error(self):
+        with self.assertRaisesRegex(ValueError, "channel_order"):
+            convert_reference_state_dict(reference_state_dict("stage1"), MedDisSegStage1(), channel_order="hsv")
+
+
+def _truncate_bytes(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _drop_head_keys(path: Path) -> None:
+    state = torch.load(path, weights_only=True)
+    torch.save({k: v for k, v in state.items() if not k.startswith("head.")}, path)
+
+
+class TestBadReferenceCheckpoints(unittest.TestCase):
+    """Wrong stage or truncated file: an error naming the file and what did not match; nothing half-loaded."""
+
+    @parameterized.expand(
+        [
+            # name, stage written, network, corruption, error, texts the message must contain
+            ["stage2_into_stage1", "stage2", MedDisSegStage1, None, WeightsMismatchError, ["not in the network", "missing from the file", "aggregations.", "head.attentions."]],
+            ["stage1_into_stage2", "stage1", MedDisSeg, None, WeightsMismatchError, ["missing from the file", "aggregations.", "not in the network", "head."]],
+            ["truncated_file", "stage1", MedDisSegStage1, _truncate_bytes, ValueError, ["not a readable PyTorch weights file"]],
+            ["truncated_state_dict", "stage1", MedDisSegStage1, _drop_head_keys, WeightsMismatchError, ["missing from the file", "head."]],
+        ]
+    )  # fmt: skip
+    def test_error_names_file_and_nothing_is_loaded(self, _, stage, cls, corrupt, error, texts):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "checkpoint_bad.pth"
+            torch.save(reference_state_dict(stage), path)
+            if corrupt is not None:
+                corrupt(path)
+            net = cls()
+            before = {k: v.clone() for k, v in net.state_dict().items()}
+            with self.assertRaises(error) as raised:
+                load_reference_checkpoint(net, path)
+            message = str(raised.exception)
+            self.assertIn(str(path), message)
+            for text in texts:
+                self.assertIn(text, message)
+            for key, value in net.state_dict().items():
+                self.assertTrue(torch.equal(value, before[key]), f"{key} changed by a failed load")
+
+    def test_wrong_stage_on_the_command_line_names_the_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            source, target = Path(tmp) / "checkpoint2.pth", Path(tmp) / "out" / "model.pt"
+            torch.save(reference_state_dict("stage2"), source)
+            with self.assertRaisesRegex(WeightsMismatchError, "checkpoint2.pth"):
+                convert_reference(str(source), str(target), stage=1)
+            self.assertFalse(target.exists())
 
 
 if __name__ == "__main__":

@@ -52,6 +52,39 @@ def _fold(windows: torch.Tensor, offsets: list[list[int]], padding: int, spatial
     return out
 
 
+def _fold_out_of_place(windows: torch.Tensor, offsets: list[list[int]], padding: int, spatial_dims: int) -> torch.Tensor:
+    """:func:`_fold` without in-place writes: each window is zero-padded into place and the padded windows are summed.
+
+    The same values as :func:`_fold` (the same additions, in the same order); used when exporting to ONNX, whose
+    TorchScript-based exporter mistranslates ``add_`` into a ``narrow`` view of a buffer (wrong logits, no error).
+    """
+    spatial = windows.shape[1 : 1 + spatial_dims]
+    feature_pad: list[int] = [0, 0] * (windows.ndim - 2 - spatial_dims)
+    out: torch.Tensor | None = None
+    for i, window in enumerate(windows.unbind(-2)):
+        pad = list(feature_pad)
+        for d in reversed(range(spatial_dims)):
+            pad += [offsets[i][d], 2 * padding - offsets[i][d]]
+        placed = F.pad(window, pad)
+        out = placed if out is None else out + placed
+    assert out is not None  # at least one window offset
+    for d in range(spatial_dims):
+        out = out.narrow(d + 1, padding, spatial[d])
+    return out
+
+
+def _channels_to_last(x: torch.Tensor) -> torch.Tensor:
+    """``(B, C, *S) -> (B, *S, C)``. A ``permute`` with non-negative axes (what ``torch.movedim(x, 1, -1)`` does):
+    the TorchScript-based ONNX exporter writes ``movedim``'s negative axis into the ``Transpose`` permutation, which
+    ONNX rejects."""
+    return x.permute([0] + list(range(2, x.ndim)) + [1])
+
+
+def _channels_to_first(x: torch.Tensor) -> torch.Tensor:
+    """``(B, *S, C) -> (B, C, *S)``, the inverse of :func:`_channels_to_last`."""
+    return x.permute([0, x.ndim - 1] + list(range(1, x.ndim - 1)))
+
+
 class _WindowUnfold(torch.autograd.Function):
     """Unfold whose backward is the fold (its adjoint), so no per-offset zero-filled gradients are allocated."""
 
@@ -93,8 +126,16 @@ def window_unfold(x: torch.Tensor, offsets: list[list[int]], padding: int, spati
 
 def window_fold(windows: torch.Tensor, offsets: list[list[int]], padding: int, spatial_dims: int) -> torch.Tensor:
     """Adjoint of :func:`window_unfold`: scatter-add ``(B, *S, *F[:-1], K, F[-1])`` windows back to ``(B, *S, *F)``
-    (``F.fold`` in any dimension; overlapping contributions are summed)."""
-    if torch.jit.is_scripting() or torch.jit.is_tracing():
+    (``F.fold`` in any dimension; overlapping contributions are summed).
+
+    While exporting to ONNX (``torch.onnx.is_in_onnx_export()``) the windows are summed out of place (zero-padded
+    into position, then added): ONNX has no in-place write into a slice, and the TorchScript-based exporter turns
+    the in-place form into a graph with wrong values. Both forms compute the same sums."""
+    if torch.jit.is_scripting():
+        return _fold(windows, offsets, padding, spatial_dims)
+    if torch.onnx.is_in_onnx_export():
+        return _fold_out_of_place(windows, offsets, padding, spatial_dims)
+    if torch.jit.is_tracing():
         return _fold(windows, offsets, padding, spatial_dims)
     return _WindowFold.apply(windows, offsets, padding, spatial_dims)
 
@@ -196,9 +237,9 @@ class ContrastDrivenAggregation(nn.Module):
         return self.projection(window_fold(attended, self.offsets, self.padding, self.spatial_dims).reshape(shape))
 
     def forward(self, x: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
-        x = torch.movedim(self.input_units(x), 1, -1)
-        fg = torch.movedim(fg, 1, -1)
-        bg = torch.movedim(bg, 1, -1)
+        x = _channels_to_last(self.input_units(x))
+        fg = _channels_to_last(fg)
+        bg = _channels_to_last(bg)
         x = self._attend(self.value(x), self.attention_fg(fg))
         x = self._attend(x, self.attention_bg(bg))
-        return self.output_units(torch.movedim(x, -1, 1))
+        return self.output_units(_channels_to_first(x))

@@ -42,6 +42,17 @@ class MedDisSegBase(nn.Module):
         self.encoder = ResNet50Encoder(spatial_dims, in_channels, norm)
         self._encoder_weights = None if encoder_weights is None else str(encoder_weights)
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+        """``nn.Module.load_state_dict``; a strict load of weights from another network (a 3D checkpoint into a 2D
+        network, a Stage I file for Stage II, other channel counts) raises
+        :class:`~meddisseg_monai.networks.weights.WeightsMismatchError` naming both networks and every differing key
+        (MONAI's ``CheckpointLoader``, ``ckpt_export`` and ``onnx_export`` load this way)."""
+        if strict:
+            from ..weights import check_state_dict_fits
+
+            check_state_dict_fits(self, state_dict)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     def _load_initial_encoder_weights(self) -> None:
         """Called by subclasses at the end of ``__init__`` (after every module exists)."""
         if self._encoder_weights is not None:

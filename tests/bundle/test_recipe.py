@@ -1,0 +1,91 @@
+"""The 2D bundle's resolved training configs carry the reference's recipe (METHOD.md "Recipe") by default."""
+
+from __future__ import annotations
+
+import unittest
+
+import torch
+from ignite.engine import Engine
+from monai.bundle import ConfigParser
+from monai.engines import SupervisedTrainer
+from parameterized import parameterized
+
+from meddisseg_monai.engines import TwoViewTrainer
+from meddisseg_monai.handlers import LossTermsHandler, ValidationObjectiveHandler
+from meddisseg_monai.losses import MedDisSegLoss
+from meddisseg_monai.transforms import RandSourceCoarseDropoutd
+from tests.utils import BUNDLE_ROOT
+
+CONFIGS = BUNDLE_ROOT / "configs"
+STAGES = {"stage2": ["train.json"], "stage1": ["train.json", "train_stage1.json"]}
+
+
+def parser(stage: str, **overrides) -> ConfigParser:
+    p = ConfigParser()
+    p.read_config([str(CONFIGS / c) for c in STAGES[stage]])
+    p.update({"bundle_root": str(BUNDLE_ROOT), "stage1_model_file": "", **overrides})
+    return p
+
+
+class TestReferenceRecipe(unittest.TestCase):
+    @parameterized.expand([["stage2", SupervisedTrainer], ["stage1", TwoViewTrainer]])
+    def test_trainer_class(self, stage, expected):
+        target = parser(stage).get("train#trainer#_target_")
+        self.assertEqual(target, "SupervisedTrainer" if expected is SupervisedTrainer else "meddisseg_monai.engines.TwoViewTrainer")
+        self.assertNotIn("iteration_update", parser(stage).get("train#trainer"))
+
+    def test_stage2_optimizer_trains_every_parameter_at_1e_4(self):
+        optimizer = parser("stage2").get_parsed_content("optimizer")
+        self.assertEqual(len(optimizer.param_groups), 2, "the encoder keeps its own group (encoder_learning_rate)")
+        self.assertEqual([g["lr"] for g in optimizer.param_groups], [1e-4, 1e-4])
+
+    def test_stage2_loss_uses_the_reference_weights(self):
+        loss = parser("stage2").get_parsed_content("loss")
+        self.assertIsInstance(loss, MedDisSegLoss)
+        self.assertEqual(loss.auxiliary_weighting, "reference")
+
+    @parameterized.expand([["stage2", 0.3], ["stage1", 0.3]])
+    def test_dropout_holes_are_sized_at_the_source(self, stage, prob):
+        augmentation = parser(stage).get_parsed_content("train#augmentation")
+        dropout = [t for t in augmentation if isinstance(t, RandSourceCoarseDropoutd)]
+        self.assertEqual(len(dropout), 1)
+        self.assertEqual((dropout[0].holes, dropout[0].source_size, dropout[0].prob), (10, 32, prob))
+
+    @parameterized.expand([["stage2"], ["stage1"]])
+    def test_plateau_on_the_full_objective_and_best_checkpoint_by_miou(self, stage):
+        p = parser(stage)
+        self.assertEqual(p.get_parsed_content("lr_schedule_metric"), "val_loss")
+        objective = p.get_parsed_content("validate#objective")
+        self.assertIsInstance(objective, ValidationObjectiveHandler)
+        self.assertEqual(objective.name, "val_loss")
+        first = p.get("validate#handlers")[0].replace("::", "#")
+        self.assertEqual(first, "@validate#objective", "computed before the handlers that read it")
+        saver = p.get_parsed_content("validate#checkpoint_saver")
+        engine = Engine(lambda *_: None)
+        engine.state.metrics = {"val_mean_iou": 0.25, "val_mean_dice": 0.5, "val_loss": 1.0}
+        self.assertEqual(saver._key_metric_checkpoint.score_function(engine), 0.25)
+        self.assertEqual(p.get_parsed_content("checkpoint_metric"), "val_mean_iou")
+        self.assertEqual(p.get_parsed_content("lr_scheduler").patience, 30)
+
+    @parameterized.expand([["stage2"], ["stage1"]])
+    def test_network_returns_the_auxiliary_outputs_for_training_and_one_tensor_in_eval(self, stage):
+        network = parser(stage).get_parsed_content("network_def")
+        self.assertTrue(network.auxiliary_outputs)
+        x = torch.rand(2, 3, 32, 32)
+        self.assertIsInstance(network.train()(x), dict)
+        with torch.no_grad():
+            self.assertIsInstance(network.eval()(x), torch.Tensor)
+
+    def test_loss_terms_are_published(self):
+        handlers = parser("stage2").get("train#handlers")
+        self.assertIn({"_target_": "meddisseg_monai.handlers.LossTermsHandler"}, handlers)
+        parsed = parser("stage2", main_process=False).get_parsed_content("train#handlers#1")
+        self.assertIsInstance(parsed, LossTermsHandler)
+
+    def test_per_image_weights_are_one_override_away(self):
+        loss = parser("stage2", auxiliary_weighting="mean").get_parsed_content("loss")
+        self.assertEqual(loss.auxiliary_weighting, "mean")
+
+
+if __name__ == "__main__":
+    unittest.main()
