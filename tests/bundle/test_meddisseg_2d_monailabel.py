@@ -35,7 +35,7 @@ from tests.utils import BUNDLE_ROOT, shared_data_path
 
 MODEL = "meddisseg_2d"
 CPU_SETTINGS = {"image_size": 64, "batch_size": 2, "num_workers": 0, "cache_rate": 0.0, "progress_bar": False}
-FRAMES = 4  # real Kvasir-SEG validation frames in the datastore: the flow labels the first 3, refused labels go to the 4th
+FRAMES = 5  # real Kvasir-SEG validation frames in the datastore: the flow labels the first 4, refused labels go to the 5th
 
 
 def configure(bundle_copy: Path, settings: dict) -> None:
@@ -159,7 +159,7 @@ class TestMonaiLabel2D(unittest.TestCase):
         ]
     )
     def test_save_label_refuses(self, _, status, words, kind):
-        target = self.ids[3]  # never labelled by the flow
+        target = self.ids[4]  # never labelled by the flow
         image_id = "no_such_image" if kind == "good" else target
         mask = self.masks[target]
         size = Image.open(self.images[target]).size
@@ -244,11 +244,13 @@ class TestMonaiLabel2D(unittest.TestCase):
         self.assertNotAlmostEqual(result["foreground_probability_mean"], before["foreground_probability_mean"], places=6)
         self.assertEqual(self.server.info()["train_stats"][MODEL]["train_images"], 2)
 
-        # three labels, val_split 0.34: one validation image -> the bundle's best-metric checkpoint
-        self.server.save_label(self.ids[2], binary_png(self.masks[self.ids[2]], self.tmp / "l2.png"))
+        # four labels, val_split 0.5: two validation images (the validation loss has a Dispersive term: pairs) -> the
+        # bundle's best-metric checkpoint
+        for k in (2, 3):
+            self.server.save_label(self.ids[k], binary_png(self.masks[self.ids[k]], self.tmp / f"l{k}.png"))
         digest = sha256(self.weights)
-        stats = self.server.train(MODEL, {"max_epochs": 1, "val_split": 0.34}, timeout=1800)
-        self.assertEqual((stats["train_images"], stats["validation_images"]), (2, 1), stats)
+        stats = self.server.train(MODEL, {"max_epochs": 1, "val_split": 0.5}, timeout=1800)
+        self.assertEqual((stats["train_images"], stats["validation_images"]), (2, 2), stats)
         self.assertNotEqual(sha256(self.weights), digest, self.server.log_tail())
 
 
