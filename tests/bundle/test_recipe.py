@@ -79,7 +79,8 @@ class TestReferenceRecipe(unittest.TestCase):
     def test_loss_terms_are_published(self):
         handlers = parser("stage2").get("train#handlers")
         self.assertIn({"_target_": "meddisseg_monai.handlers.LossTermsHandler"}, handlers)
-        parsed = parser("stage2", main_process=False).get_parsed_content("train#handlers#1")
+        index = handlers.index({"_target_": "meddisseg_monai.handlers.LossTermsHandler"})
+        parsed = parser("stage2", main_process=False).get_parsed_content(f"train#handlers#{index}")
         self.assertIsInstance(parsed, LossTermsHandler)
 
     def test_per_image_weights_are_one_override_away(self):
