@@ -201,25 +201,22 @@ def profile(args: argparse.Namespace) -> dict:
     rows["optimiser (Adam)"][0] = statistics.median(step_times)
 
     # the real step as a whole, with torch.profiler's operator breakdown
-    optimizer.zero_grad(set_to_none=True)
+    def whole_step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast_context("cpu", args.autocast):
+            out = network(x)
+            loss = loss_fn(out, out, y) if args.stage == 1 else loss_fn(out, y)
+        (loss["loss"] if isinstance(loss, dict) else loss).backward()
+        optimizer.step()
+
+    whole_step()  # warm-up
     whole = []
-    for i in range(args.repeats + 1):
+    for _ in range(args.repeats):
         start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with autocast_context("cpu", args.autocast):
-            out = network(x)
-            loss = loss_fn(out, out, y) if args.stage == 1 else loss_fn(out, y)
-        (loss["loss"] if isinstance(loss, dict) else loss).backward()
-        optimizer.step()
-        if i:
-            whole.append(time.perf_counter() - start)
+        whole_step()
+        whole.append(time.perf_counter() - start)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast_context("cpu", args.autocast):
-            out = network(x)
-            loss = loss_fn(out, out, y) if args.stage == 1 else loss_fn(out, y)
-        (loss["loss"] if isinstance(loss, dict) else loss).backward()
-        optimizer.step()
+        whole_step()
     operators = sorted(profiler.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total_self = sum(e.self_cpu_time_total for e in operators)
 
