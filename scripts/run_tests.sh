@@ -12,4 +12,13 @@ if [[ "${MEDDISSEG_SKIP_MONAILABEL:-0}" == "0" ]]; then
     bash "$root/scripts/install_monailabel.sh"
 fi
 cd "$root"
-exec "${MEDDISSEG_VENV:-$root/.venv}/bin/python" -m pytest "$@"
+# Two pytest workers (pytest-xdist; one file per worker, so a file's class fixtures are built once), each with one
+# torch thread: much of the suite is single-threaded work (bundle subprocesses starting, MONAI Label servers, ONNX
+# tracing) that the other worker overlaps. MEDDISSEG_TEST_WORKERS=0 runs in one process (then torch picks its threads).
+workers="${MEDDISSEG_TEST_WORKERS:-2}"
+parallel=()
+if [[ "$workers" != "0" ]]; then
+    export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+    parallel=(-n "$workers" --dist loadfile)
+fi
+exec "${MEDDISSEG_VENV:-$root/.venv}/bin/python" -m pytest "${parallel[@]}" "$@"

@@ -61,7 +61,10 @@ class TestDistributedBundle(unittest.TestCase):
 
     def test_one_checkpoint_written(self):
         names = sorted(p.name for p in (self.out / "models").iterdir())
-        self.assertEqual(names, ["last.pt", "last_stage1.pt", "model.pt", "model_stage1.pt"])
+        # each best model has its training record (stage, image size, score) beside it
+        self.assertEqual(
+            names, ["last.pt", "last_stage1.pt", "model.json", "model.pt", "model_stage1.json", "model_stage1.pt"]
+        )
 
     def test_rank0_logs_only(self):
         # one trainer and one evaluator StatsHandler, on rank 0: rank 1 would double both
