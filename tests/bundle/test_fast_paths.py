@@ -43,7 +43,7 @@ def _train_briefly(models: Path, steps: int = 12, batch_size: int = 4, size: int
     torch.manual_seed(0)
     images, masks = kvasir_batch(count=steps * batch_size // 2, size=size, with_masks=True, split="train")
     network = MedDisSeg(auxiliary_outputs=True).train()
-    optimizer = torch.optim.Adam(network.parameters(), 1e-3)
+    optimizer = torch.optim.Adam(network.parameters(), 3e-4)
     loss_fn = MedDisSegLoss()
     for step in range(steps):
         index = torch.arange(step * batch_size, (step + 1) * batch_size) % len(images)
