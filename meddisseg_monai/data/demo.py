@@ -19,21 +19,32 @@ from .registry import default_data_root, get_dataset
 __all__ = ["prepare_demo_data", "synthetic_dataset", "kvasir_subset"]
 
 
-def kvasir_subset(kvasir_dir: str | os.PathLike, output: str | os.PathLike, train: int, validation: int, test: int) -> str:
-    """A datalist of the first images of Kvasir-SEG's official split: ``train`` from ``train.txt``, ``validation``
-    and then ``test`` from ``val.txt``."""
+def kvasir_subset(
+    kvasir_dir: str | os.PathLike, output: str | os.PathLike, train: int, validation: int, test: int | None = None
+) -> str:
+    """A datalist of Kvasir-SEG's official split: the first ``train`` images of ``train.txt`` for training, its last
+    ``validation`` images (never trained on) for validation, and the first ``test`` (default: all 120) official test
+    images of ``val.txt`` as the test split."""
     kvasir_dir = Path(kvasir_dir)
-    train_ids = (kvasir_dir / "train.txt").read_text().split()[:train]
-    held_out = (kvasir_dir / "val.txt").read_text().split()[: validation + test]
+    train_ids = (kvasir_dir / "train.txt").read_text().split()
+    if train + validation > len(train_ids):
+        raise ValueError(f"{train} training + {validation} validation images: {kvasir_dir / 'train.txt'} has {len(train_ids)}.")
+    test_ids = (kvasir_dir / "val.txt").read_text().split()
+    test_ids = test_ids if test is None else test_ids[:test]
 
     def entries(ids: list[str]) -> list[dict]:
         return [{"image": f"images/{i}.jpg", "label": f"masks/{i}.jpg"} for i in ids]
 
     return write_datalist(
         output,
-        {"training": entries(train_ids), "validation": entries(held_out[:validation]), "test": entries(held_out[validation:])},
+        {
+            "training": entries(train_ids[:train]),
+            "validation": entries(train_ids[len(train_ids) - validation :]),
+            "test": entries(test_ids),
+        },
         name="Kvasir-SEG demo subset",
-        description=f"first {train} training and {validation + test} held-out images of the official split",
+        description=f"first {train} and last {validation} (validation) images of the official training split; "
+        f"{len(test_ids)} official test images",
     )
 
 
@@ -65,12 +76,15 @@ def synthetic_dataset(
     )
 
 
-def prepare_demo_data(output_dir: str, train: int = 24, validation: int = 8, test: int = 8, source: str = "auto") -> str:
-    """Prepare the demo's data and print ``<dataset_dir> <datalist>`` (one line, for the demo script).
+def prepare_demo_data(
+    output_dir: str, train: int = 24, validation: int = 8, test: int | None = None, source: str = "auto"
+) -> tuple[str, str]:
+    """Prepare the demo's data; returns ``(dataset_dir, datalist)``.
 
     Args:
         output_dir: the demo's output folder (synthetic data and the datalist go under ``<output_dir>/data``).
-        train, validation, test: how many images per split.
+        train, validation, test: how many images per split (``test`` None: Kvasir-SEG's 120 official test images,
+            8 synthetic ones).
         source: ``"kvasir"`` (the real images under the data root), ``"synthetic"``, or ``"auto"`` (Kvasir-SEG when
             it is there).
     """
@@ -79,18 +93,19 @@ def prepare_demo_data(output_dir: str, train: int = 24, validation: int = 8, tes
     use_kvasir = source == "kvasir" or (source == "auto" and (kvasir_dir / "train.txt").is_file())
     if use_kvasir:
         datalist = kvasir_subset(kvasir_dir, data_dir / "datalist.json", train, validation, test)
-        return f"{kvasir_dir} {datalist}"
+        return str(kvasir_dir), datalist
     if source not in ("auto", "synthetic"):
         raise ValueError(f"source must be 'auto', 'kvasir' or 'synthetic', got {source!r}.")
-    datalist = synthetic_dataset(data_dir / "synthetic", train, validation, test)
-    return f"{data_dir / 'synthetic'} {datalist}"
+    datalist = synthetic_dataset(data_dir / "synthetic", train, validation, 8 if test is None else test)
+    return str(data_dir / "synthetic"), datalist
 
 
 def main() -> None:
-    """Command line: ``python -m meddisseg_monai.data.demo --output_dir DIR [--source auto|kvasir|synthetic]``."""
+    """Command line: ``python -m meddisseg_monai.data.demo --output_dir DIR [--source auto|kvasir|synthetic]``;
+    prints ``<dataset_dir> <datalist>``."""
     import fire
 
-    fire.Fire(prepare_demo_data)
+    fire.Fire(lambda **kwargs: " ".join(prepare_demo_data(**kwargs)))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Ignite handlers of the bundle: resumable best-checkpoint and early-stopping state, evaluation reports, a
 record of the images each rank trained on, the loss terms of each training iteration, the full training objective
-on the validation set, whether the Dispersive Loss acts, non-finite guards and a checkpoint loader whose errors name
+on the validation set, a per-epoch history, whether the Dispersive Loss acts, non-finite guards and a checkpoint loader whose errors name
 the file."""
 
 from __future__ import annotations
 
 from .checkpoint_loader import CheckedCheckpointLoader, CheckpointError, check_state_dict, read_checkpoint
 from .dispersive import DispersiveDiagnosticsHandler
+from .history import EpochHistoryHandler, read_history
 from .finite import FiniteDiskSaver, FiniteOutputGuard, NonFiniteError, NonFiniteGuard, non_finite_tensors
 from .reports import SegmentationReportWriter, item_meta, metric_columns, summarise
 from .loss_terms import LossTermsHandler, loss_terms
@@ -16,6 +17,8 @@ from .resume import ResumableCheckpointSaver, ResumableEarlyStopHandler
 
 __all__ = [
     "CheckedCheckpointLoader",
+    "EpochHistoryHandler",
+    "read_history",
     "CheckpointError",
     "FiniteDiskSaver",
     "FiniteOutputGuard",

@@ -10,7 +10,7 @@ from parameterized import parameterized
 from PIL import Image
 
 from meddisseg_monai.data import DATA_ROOT_ENV, load_datalist
-from meddisseg_monai.data.demo import prepare_demo_data, synthetic_dataset
+from meddisseg_monai.data.demo import kvasir_subset, prepare_demo_data, synthetic_dataset
 from tests.utils import shared_data_path
 
 SPLITS = [["training", 4], ["validation", 2], ["test", 1]]
@@ -31,16 +31,30 @@ class TestDemoData(unittest.TestCase):
     def test_prepare_picks_kvasir_when_present(self):
         shared_data_path("Kvasir-SEG")
         with tempfile.TemporaryDirectory() as tmp:
-            dataset_dir, datalist = prepare_demo_data(tmp, train=3, validation=1, test=1).split()
+            dataset_dir, datalist = prepare_demo_data(tmp, train=3, validation=1, test=1)
             self.assertEqual(Path(dataset_dir).name, "Kvasir-SEG")
             self.assertEqual(len(load_datalist(datalist, "training", dataset_dir)), 3)
+
+    def test_kvasir_split_keeps_validation_and_test_apart(self):
+        folder = shared_data_path("Kvasir-SEG")
+        with tempfile.TemporaryDirectory() as tmp:
+            datalist = kvasir_subset(folder, os.path.join(tmp, "d.json"), train=5, validation=3)
+            splits = {s: [Path(i["image"]).stem for i in load_datalist(datalist, s, folder, check=False)]
+                      for s in ("training", "validation", "test")}
+            train_ids = (folder / "train.txt").read_text().split()
+            self.assertEqual(splits["training"], train_ids[:5])
+            self.assertEqual(splits["validation"], train_ids[-3:])
+            self.assertEqual(splits["test"], (folder / "val.txt").read_text().split())
+            self.assertEqual(len(splits["test"]), 120)
+            with self.assertRaisesRegex(ValueError, "train.txt has 880"):
+                kvasir_subset(folder, os.path.join(tmp, "e.json"), train=880, validation=1)
 
     def test_prepare_falls_back_to_synthetic(self):
         previous = os.environ.get(DATA_ROOT_ENV)
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 os.environ[DATA_ROOT_ENV] = os.path.join(tmp, "no_data_here")
-                dataset_dir, datalist = prepare_demo_data(tmp, train=2, validation=1, test=1).split()
+                dataset_dir, datalist = prepare_demo_data(tmp, train=2, validation=1, test=1)
             finally:
                 if previous is None:
                     os.environ.pop(DATA_ROOT_ENV, None)
