@@ -77,6 +77,9 @@ def kvasir_sessile(data_root: Path, output_dir: Path) -> list[str]:
         key: _kvasir_entries(_ids(folder / f"{stem}.txt"))
         for key, stem in (("training", "train"), ("validation", "val"), ("test", "test"))
     }
+    kvasir_train = set(_ids(data_root / get_dataset("kvasir_seg").folder / "train.txt"))
+    sessile = _ids(folder / "names.txt")
+    outside = [i for i in sessile if i not in kvasir_train]
     return [
         write_datalist(
             output_dir / "kvasir_sessile.json", splits, name="Kvasir-Sessile", protocol=THREE_WAY_PROTOCOL,
@@ -84,7 +87,18 @@ def kvasir_sessile(data_root: Path, output_dir: Path) -> list[str]:
                 "Kvasir-SEG sessile polyps, 156/20/20 (a fixed random split, seed 20260521: the literature's split "
                 "was never published); paths relative to the Kvasir-SEG (or sessile-main-Kvasir-SEG) folder"
             ),
-        )
+        ),
+        # Kvasir-Sessile is a subset of Kvasir-SEG: the images a Kvasir-SEG-trained model never trained on
+        write_datalist(
+            output_dir / "kvasir_sessile_outside_kvasir_seg_train.json", {"test": _kvasir_entries(outside)},
+            name="Kvasir-Sessile outside Kvasir-SEG's training split",
+            description=(
+                f"the {len(outside)} of the {len(sessile)} Kvasir-Sessile images (names.txt) that are not in "
+                "Kvasir-SEG's official training split (train.txt); all are in its official test split (val.txt); "
+                "paths relative to Kvasir-SEG/"
+            ),
+            protocol="cross-dataset test only: never trained or selected on",
+        ),
     ]
 
 

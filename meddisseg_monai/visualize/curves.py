@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 __all__ = ["plot_learning_curves"]
 
@@ -49,10 +50,13 @@ def plot_learning_curves(
                 x, y = zip(*points)
                 axis.plot(x, y, marker="o", markersize=3, label=name)
         for label, value in ((reference_lines or {}).get(quantity) or {}).items():
+            if value is None:
+                continue
             axis.axhline(value, linestyle="--", color="grey", linewidth=1)
             axis.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=8, color="grey",
                           va="bottom")
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(LABELS.get(quantity, quantity))
         axis.grid(alpha=0.3)
         if len(histories) > 1:
