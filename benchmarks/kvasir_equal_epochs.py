@@ -12,6 +12,9 @@ paper's protocol: validation = the reported split, so "best" is optimistic and "
 - ``unet``: ``monai.networks.nets.UNet`` (32..512 channels, 2 residual units), Dice + BCE.
 - ``segresnet``: ``monai.networks.nets.SegResNet`` (32 initial filters), Dice + BCE.
 
+The final weights of each stage go to ``<work_dir>/<arm>/models/model_final_<stage>.pt`` (with the size recorded
+beside them, for the evaluate workflow), beside the bundle's best-by-mIoU ``model.pt`` / ``model_stage1.pt``.
+
 Resumable: each stage of each arm keeps the bundle's ``last.pt`` checkpoint every epoch and its per-epoch history
 (``logs/<stage>/history.json``) under ``--work_dir``; rerun the same command after an interruption and it goes on from
 the last completed epoch. Progress is printed after every epoch.
@@ -44,7 +47,7 @@ sys.path.insert(0, str(REPO))
 
 from meddisseg_monai.data.datalist import write_datalist  # noqa: E402
 from meddisseg_monai.handlers import read_history  # noqa: E402
-from meddisseg_monai.utils import describe_precision  # noqa: E402
+from meddisseg_monai.utils import describe_precision, write_training_record  # noqa: E402
 from meddisseg_monai.visualize import plot_learning_curves  # noqa: E402
 
 BUNDLE = REPO / "bundle" / "meddisseg_2d_segmentation"
@@ -103,8 +106,13 @@ def run_stage(arm: str, stage: str, epochs: int, overrides: dict, args: argparse
     arm_dir = Path(args.work_dir) / arm
     history_file = arm_dir / "logs" / stage / "history.json"
     done = [e for e in read_history(history_file)]
+    final = arm_dir / "models" / f"model_final_{stage}.pt"
     if done and done[-1]["epoch"] >= epochs:
         print(f"[{arm}] {stage}: {epochs} epochs already done", flush=True)
+        last = arm_dir / "models" / ("last_stage1.pt" if stage == "stage1" else "last.pt")
+        if not final.exists() and last.exists():  # a run that ended before final weights were kept: from last.pt
+            torch.save(torch.load(last, map_location="cpu", weights_only=False)["model"], final)
+            write_training_record(final, {"stage": stage, "image_size": args.image_size, "epochs": epochs, "arm": arm})
         return done
     configs = ["train.json", "train_stage1.json"] if stage == "stage1" else ["train.json"]
     workflow = ConfigWorkflow(
@@ -152,8 +160,12 @@ def run_stage(arm: str, stage: str, epochs: int, overrides: dict, args: argparse
         epoch_start[0] = now
 
     workflow.run()
+    history = read_history(history_file)
+    if history and history[-1]["epoch"] >= epochs:  # the final weights, beside the best (models/model*.pt)
+        torch.save(workflow.parser.get_parsed_content("network").state_dict(), final)
+        write_training_record(final, {"stage": stage, "image_size": args.image_size, "epochs": epochs, "arm": arm})
     workflow.finalize()
-    return read_history(history_file)
+    return history
 
 
 def summarise(history: list[dict]) -> dict:

@@ -12,10 +12,15 @@
 # python3 holds PyTorch with CUDA; nothing is downloaded there.
 # run: installs those wheels into /tmp/site and trains. With this workplace's device tool:
 #   run(command="bash scripts/reproduce_gpu.sh run", carry=[".device-data"], timeout_s=600)
-# Results: benchmarks/results/kvasir_equal_epochs_256px_<epochs>ep.json / .png, copied to $OUT when it is set.
+# Results: benchmarks/results/kvasir_equal_epochs_256px_<epochs>ep.json / .png (or $MEDDISSEG_GPU_RESULTS/), copied
+# to $OUT when it is set.
 #
 # Environment (all optional): MEDDISSEG_GPU_STAGE1_EPOCHS (default 6), MEDDISSEG_GPU_EPOCHS (default 12),
-# MEDDISSEG_GPU_MINUTES (time limit of the training, default 8.5), MEDDISSEG_DATA_ROOT (for prepare).
+# MEDDISSEG_GPU_MINUTES (time limit of the training, default 8.5), MEDDISSEG_DATA_ROOT (for prepare);
+# MEDDISSEG_GPU_DEVICE, MEDDISSEG_GPU_SIZE, MEDDISSEG_GPU_TRAIN_IMAGES, MEDDISSEG_GPU_PYTHON (defaults cuda, 256, 880,
+# python3) only for a dry run of the wiring on a CPU, e.g.
+#   MEDDISSEG_GPU_DEVICE=cpu MEDDISSEG_GPU_SIZE=32 MEDDISSEG_GPU_TRAIN_IMAGES=16 MEDDISSEG_GPU_STAGE1_EPOCHS=1 \
+#   MEDDISSEG_GPU_EPOCHS=1 MEDDISSEG_GPU_PYTHON=.venv/bin/python bash scripts/reproduce_gpu.sh run
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 data="$root/.device-data"
@@ -53,17 +58,23 @@ PY
     ;;
 run)
     [ -d "$data/Kvasir-SEG" ] && [ -d "$data/wheels" ] || { echo "no $data: run 'bash scripts/reproduce_gpu.sh prepare' first (and carry .device-data)" >&2; exit 2; }
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$data"/wheels/*.whl
+    python="${MEDDISSEG_GPU_PYTHON:-python3}"
+    device="${MEDDISSEG_GPU_DEVICE:-cuda}"
+    size="${MEDDISSEG_GPU_SIZE:-256}"
+    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$data"/wheels/*.whl
     export PYTHONPATH="/tmp/site:$root" PYTHONUNBUFFERED=1
-    python3 -c 'import torch; assert torch.cuda.is_available(), "no CUDA device"; print("GPU:", torch.cuda.get_device_name(0), "torch", torch.__version__)'
+    if [ "$device" = cuda ]; then
+        "$python" -c 'import torch; assert torch.cuda.is_available(), "no CUDA device"; print("GPU:", torch.cuda.get_device_name(0), "torch", torch.__version__)'
+    fi
     set -o pipefail
-    python3 benchmarks/kvasir_equal_epochs.py --device cuda --autocast auto --num_workers 8 --threads 8 \
-        --dataset_dir "$data/Kvasir-SEG" --dropout_source_size 16 --image_size 256 --train_images 880 \
+    "$python" benchmarks/kvasir_equal_epochs.py --device "$device" --autocast auto --num_workers 8 --threads 8 \
+        --dataset_dir "$data/Kvasir-SEG" --dropout_source_size 16 --image_size "$size" \
+        --train_images "${MEDDISSEG_GPU_TRAIN_IMAGES:-880}" --output "${MEDDISSEG_GPU_RESULTS:-$root/benchmarks/results}" \
         --stage1_epochs "${MEDDISSEG_GPU_STAGE1_EPOCHS:-6}" --epochs "${MEDDISSEG_GPU_EPOCHS:-12}" \
         --learning_rate 1e-4 --arms meddisseg --work_dir /tmp/meddisseg_gpu \
         --time_limit_minutes "${MEDDISSEG_GPU_MINUTES:-8.5}" 2>&1 | grep --line-buffered -v "Loading dataset" | tee "${OUT:-/tmp}/reproduce_gpu.log"
     if [ -n "${OUT:-}" ]; then
-        cp benchmarks/results/kvasir_equal_epochs_256px_*ep.json benchmarks/results/kvasir_equal_epochs_256px_*ep.png "$OUT"/
+        cp "${MEDDISSEG_GPU_RESULTS:-$root/benchmarks/results}"/kvasir_equal_epochs_"$size"px_*ep.{json,png} "$OUT"/
     fi
     ;;
 *)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from meddisseg_monai.handlers import (
     NonFiniteGuard,
     check_state_dict,
     read_checkpoint,
+    read_history,
 )
 from meddisseg_monai.networks import MedDisSeg, MedDisSegStage1
 from meddisseg_monai.transforms.ct import CheckCTVolumed, CheckSameGridd, RemapOrganLabelsd
@@ -49,7 +52,16 @@ from meddisseg_monai.utils import (
     write_training_record,
 )
 from meddisseg_monai.utils.command_line import UnknownOverrideError
-from tests.utils import BUNDLE_ROOT, REPO_ROOT, kvasir_batch, run_bundle, shared_data_path
+from tests.utils import (
+    BUNDLE_ROOT,
+    REPO_ROOT,
+    bundle_overrides,
+    checked_output,
+    kvasir_batch,
+    kvasir_datalist,
+    run_bundle,
+    shared_data_path,
+)
 
 CT_BUNDLE = REPO_ROOT / "bundle" / "meddisseg_ct_segmentation"
 
@@ -497,6 +509,52 @@ class TestSolidInputs(_Tmp):
         text = describe_error(caught.exception)
         self.assertIn(os.path.basename(item["image"]), text)
         self.assertIn(message, text)
+
+
+class TestKillAndSameSeed(_Tmp):
+    """kill -9 in the middle of training, then the same command again: it resumes from the last complete epoch (the
+    checkpoint written atomically, the history kept); and two runs with the same seed train identically (the killed
+    run's first epoch equals an uninterrupted run's)."""
+
+    def _command(self, output: Path, epochs: int) -> list[str]:
+        datalist, folder = kvasir_datalist(self.tmp / "list.json", train=4, validation=2, test=1)
+        config_files = "['configs/train.json']"
+        return [
+            sys.executable, "-m", "monai.bundle", "run", "--config_file", config_files,
+            *bundle_overrides(datalist, folder, output, image_size=32, batch_size=2),
+            "--network_def#feature_channels", "8", "--epochs", str(epochs), "--progress_bar", "false",
+            "--dispersive_log_interval", "0", "--seed", "0", "--stage1_model_file", "",  # from scratch, no Stage I
+        ]  # fmt: skip
+
+    def test_kill_9_then_resume(self):
+        reference = self.tmp / "reference"
+        checked_output(subprocess.run(self._command(reference, 2), cwd=BUNDLE_ROOT, capture_output=True, text=True,
+                                      timeout=600), "uninterrupted run")
+        killed = self.tmp / "killed"
+        history_file = killed / "logs" / "stage2" / "history.json"
+        last = killed / "models" / "last.pt"
+        with open(self.tmp / "killed.log", "w") as log:
+            process = subprocess.Popen(self._command(killed, 3), cwd=BUNDLE_ROOT, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                deadline = time.monotonic() + 300
+                while not (last.exists() and read_history(history_file)) and process.poll() is None:
+                    self.assertLess(time.monotonic(), deadline, "no epoch completed in 300 s")
+                    time.sleep(0.2)
+                os.kill(process.pid, signal.SIGKILL)
+            finally:
+                process.wait()
+        self.assertEqual(process.returncode, -signal.SIGKILL, "the run ended before it could be killed")
+        self.assertEqual(read_checkpoint(last)["trainer"]["iteration"], 2)  # epoch 1 whole, not a torn file
+        before = read_history(history_file)
+        checked_output(subprocess.run(self._command(killed, 3), cwd=BUNDLE_ROOT, capture_output=True,
+                                               text=True, timeout=600), "resumed run")
+        history = read_history(history_file)
+        self.assertEqual([e["epoch"] for e in history], [1, 2, 3])
+        self.assertEqual(history[0], before[0])  # the epoch before the kill is kept, not retrained
+        self.assertEqual(history[-1]["iteration"], 6)  # 2 steps an epoch: nothing trained twice
+        first = read_history(reference / "logs" / "stage2" / "history.json")[0]
+        for key in ("train_loss", "train_mask", "val_mean_dice", "val_mask_loss"):
+            self.assertEqual(history[0][key], first[key], key)  # same seed, same first epoch, to the last bit
 
 
 if __name__ == "__main__":
