@@ -93,7 +93,7 @@ def prepare(args: argparse.Namespace) -> None:
         extra = ["--network_def#feature_channels", str(args.feature_channels)]
     x = _inputs(args.bundle, parser, size)
     network = parser.get_parsed_content("network_def").eval()
-    checkpoint = args.checkpoint
+    checkpoint = str(Path(args.checkpoint).resolve()) if args.checkpoint else None
     if checkpoint is None:  # seeded random weights, output bias centred on these inputs
         torch.manual_seed(0)
         network = parser.get_parsed_content("network_def").eval()
