@@ -55,6 +55,10 @@ def plot_learning_curves(
             axis.axhline(value, linestyle="--", color="grey", linewidth=1)
             axis.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=8, color="grey",
                           va="bottom")
+        if quantity.endswith("loss") and all(
+            e[quantity] > 0 for epochs in histories.values() for e in epochs if e.get(quantity) is not None
+        ):
+            axis.set_yscale("log")  # one early outlier epoch would flatten the rest of a loss curve
         axis.set_xlabel("epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(LABELS.get(quantity, quantity))
