@@ -106,13 +106,15 @@ def _summary(eval_dir: Path) -> dict:
         return json.load(f)["per_image"]
 
 
-def _figure_cases(eval_dir: Path, dataset_dir: str, datalist: str, count: int) -> list[dict]:
-    """``count`` test images evenly spaced through the split (not picked by score): image, truth, saved mask, Dice."""
-    with open(datalist) as f:
-        test = json.load(f)["test"]
+def _evenly_spaced(items: list, count: int) -> list:
+    """``count`` items evenly spaced through ``items`` (first and last included): a sample not picked by score."""
+    return [items[i] for i in np.linspace(0, len(items) - 1, min(count, len(items))).round().astype(int)]
+
+
+def _figure_cases(eval_dir: Path, dataset_dir: str, picks: list[dict]) -> list[dict]:
+    """For each picked test entry: image, truth, the evaluation's saved mask and its Dice."""
     with open(eval_dir / "metrics_per_image.csv") as f:
         rows = {Path(r["image"]).stem: r for r in csv.DictReader(f)}
-    picks = [test[i] for i in np.linspace(0, len(test) - 1, min(count, len(test))).round().astype(int)]
     cases = []
     for item in picks:
         stem = Path(item["image"]).stem
@@ -204,7 +206,7 @@ def run_demo(
     )
     figure_list = write_datalist(
         out / "data" / "figure_images.json",
-        {"test": [splits["test"][i] for i in np.linspace(0, len(splits["test"]) - 1, min(figure_images, len(splits["test"]))).round().astype(int)]},
+        {"test": _evenly_spaced(splits["test"], figure_images)},
         name="demo figure images", description="test images evenly spaced through the split",
     )
     seconds["inference"] = _bundle_run(
@@ -230,7 +232,7 @@ def run_demo(
         }},
     )
     sheet = contact_sheet(
-        _figure_cases(out / "eval", dataset_dir, datalist, figure_images),
+        _figure_cases(out / "eval", dataset_dir, _evenly_spaced(splits["test"], figure_images)),
         out / "contact_sheet.png",
         title=f"test images (evenly spaced, not picked): truth (green), prediction (red); test mDSC "
         f"{trained['dice']['mean']:.3f}",
