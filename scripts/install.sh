@@ -67,6 +67,8 @@ if [ -n "$extras" ]; then
     target="$root[$extras]"
 fi
 echo "[install] meddisseg-monai ${extras:+[$extras]} (editable) and its dependencies"
-"$venv/bin/python" -m pip install --quiet "${index_args[@]}" -e "$target"
+# An editable install writes meddisseg_monai.egg-info/ into the repository: one at a time (scripts/run_tests.sh runs
+# this script beside install_monailabel.sh, which takes the same lock).
+flock "$root/.meddisseg-install.lock" "$venv/bin/python" -m pip install --quiet "${index_args[@]}" -e "$target"
 echo "$fingerprint $extras" > "$stamp"
 echo "[install] done: $("$venv/bin/python" -c 'import torch, monai; print(f"torch {torch.__version__}, monai {monai.__version__}")')"

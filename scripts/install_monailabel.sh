@@ -90,8 +90,12 @@ fi
 
 log "torch==$torch_version"
 "$venv/bin/python" -m pip install --quiet "${index_args[@]}" "torch==$torch_version"
-log "monailabel==0.8.5 and its dependencies, meddisseg-monai (editable)"
-"$venv/bin/python" -m pip install --quiet "${index_args[@]}" "monailabel==0.8.5" -e "$root"
+log "monailabel==0.8.5 and its dependencies"
+"$venv/bin/python" -m pip install --quiet "${index_args[@]}" "monailabel==0.8.5"
+# The editable install writes meddisseg_monai.egg-info/ into the repository: one at a time (install.sh takes the same
+# lock; scripts/run_tests.sh runs the two scripts side by side). Every version is still held by the constraints.
+log "meddisseg-monai (editable) and what it adds"
+flock "$root/.meddisseg-install.lock" "$venv/bin/python" -m pip install --quiet "${index_args[@]}" -e "$root"
 
 # PyPI's torchvision is a CUDA build: against the CPU torch its compiled ops don't load, and two unguarded
 # registrations then break `import torchvision`, which MONAI Label needs; the script adds the missing guard.

@@ -7,10 +7,18 @@
 # Tests that need ../shared/data skip when it is absent, unless MEDDISSEG_REQUIRE_DATA=1 (then they fail).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$root/scripts/install.sh" test
+# The two environments install side by side (each pip mostly waits on one core; ~3 minutes saved on a fresh machine).
+bash "$root/scripts/install.sh" test &
+installs=("$!")
 if [[ "${MEDDISSEG_SKIP_MONAILABEL:-0}" == "0" ]]; then
-    bash "$root/scripts/install_monailabel.sh"
+    bash "$root/scripts/install_monailabel.sh" &
+    installs+=("$!")
 fi
+trap 'kill "${installs[@]}" 2>/dev/null || true' EXIT
+for pid in "${installs[@]}"; do
+    wait "$pid"  # a failed install stops here (set -e), naming its own error above
+done
+trap - EXIT
 cd "$root"
 # Two pytest workers (pytest-xdist; one file per worker, so a file's class fixtures are built once), each with one
 # torch thread: much of the suite is single-threaded work (bundle subprocesses starting, MONAI Label servers, ONNX

@@ -25,6 +25,7 @@ from .datalist import (
 )
 from .output_names import OutputNames, input_stem, unique_output_names
 from .official import OFFICIAL_BUILDERS, build_official_datalists
+from .skipping import SKIPPED_PATH_KEY, SKIPPED_REASON_KEY, SkipFailedInputs, SkippingDataset
 from .registry import DATA_ROOT_ENV, DATASETS, DatasetSpec, default_data_root, get_dataset, repository_root
 from .validation import (
     CONVERTED_IMAGE_MODES,
@@ -58,7 +59,11 @@ __all__ = [
     "MASK_MODES",
     "OFFICIAL_BUILDERS",
     "OutputNames",
+    "SKIPPED_PATH_KEY",
+    "SKIPPED_REASON_KEY",
     "SPLITS",
+    "SkipFailedInputs",
+    "SkippingDataset",
     "build_official_datalists",
     "carve_validation",
     "check_items",

@@ -1,5 +1,5 @@
 """MONAI transforms of the Med-DisSeg bundles: 2D RGB images, binary masks, Stage I's photometric view, overlays;
-coarse dropout sized at the source resolution; the main output of a train-mode output dict; CT volume checks and
+coarse dropout sized at the source resolution; a cheap first reduction of very large inputs; the main output of a train-mode output dict; CT volume checks and
 organ label remapping."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .ct import SOURCE_KEY, CheckCTVolumed, CheckSameGridd, RemapOrganLabelsd, d
 from .dropout import RandSourceCoarseDropoutd, source_hole_size
 from .outputs import MainOutputd
 from .overlay import MaskOverlay, MaskOverlayd
+from .resize import ShrinkLarge, ShrinkLarged, shrunk_size
 
 __all__ = [
     "SOURCE_KEY",
@@ -33,6 +34,9 @@ __all__ = [
     "MaskOverlay",
     "MaskOverlayd",
     "RandSourceCoarseDropoutd",
+    "ShrinkLarge",
+    "ShrinkLarged",
+    "shrunk_size",
     "RandColorJitter",
     "RandColorJitterd",
     "RandGrayscale",

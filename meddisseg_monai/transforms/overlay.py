@@ -42,6 +42,7 @@ class MaskOverlay(Transform):
         self.alpha = alpha
         self.image_range = image_range
         self.to_rgb = EnsureRGB()
+        self.strip_rows = 512
 
     def __call__(self, img: NdarrayOrTensor, mask: NdarrayOrTensor) -> NdarrayOrTensor:
         image = convert_to_tensor(self.to_rgb(img), track_meta=get_track_meta())
@@ -53,16 +54,38 @@ class MaskOverlay(Transform):
                 f"{source_name(img)}: mask {tuple(foreground.shape)} and image {tuple(image.shape)} sizes differ."
             )
         pixels = image.as_tensor() if hasattr(image, "as_tensor") else image
-        pixels = pixels.float() * (255.0 / self.image_range)
-        inside = (foreground.reshape(-1, *foreground.shape[-2:])[:1] > 0.5).float()
-        thickness = 1 + min(inside.shape[-2:]) // 256
-        outside_near = F.max_pool2d((1 - inside)[None], 2 * thickness + 1, stride=1, padding=thickness)[0]
-        boundary = inside * outside_near
-        tint = self.alpha * inside
-        blended = pixels * (1 - tint) + self.color * tint
-        blended = blended * (1 - boundary) + self.color * boundary
-        out, *_ = convert_to_dst_type(blended.round().clamp(0, 255).to(torch.uint8), image, dtype=torch.uint8)
+        inside = foreground.reshape(-1, *foreground.shape[-2:])[0] > 0.5
+        thickness = 1 + min(inside.shape) // 256
+        blended = torch.empty(pixels.shape, dtype=torch.uint8)
+        # strips of rows, each with `thickness` rows of context, so no float copy of a large image is ever whole
+        for top in range(0, inside.shape[0], self.strip_rows):
+            bottom = min(top + self.strip_rows, inside.shape[0])
+            low, high = max(top - thickness, 0), min(bottom + thickness, inside.shape[0])
+            boundary = _boundary(inside[low:high], thickness)[top - low : top - low + bottom - top]
+            region = inside[top:bottom].float()
+            tint = self.alpha * region
+            strip = pixels[:, top:bottom].float() * (255.0 / self.image_range)
+            strip = strip * (1 - tint) + self.color * tint
+            strip = strip * (1 - boundary) + self.color * boundary
+            blended[:, top:bottom] = strip.round().clamp(0, 255).to(torch.uint8)
+        out, *_ = convert_to_dst_type(blended, image, dtype=torch.uint8)
         return out
+
+
+def _boundary(inside: torch.Tensor, thickness: int) -> torch.Tensor:
+    """``1.0`` where a pixel of ``inside`` (a 2D bool mask) has a pixel outside the mask within ``thickness`` (a
+    square neighbourhood, image borders not counting as outside)."""
+    # the count of outside pixels in each square window, from running sums along rows then columns: exact integers,
+    # and linear in the image size whatever the thickness (a max filter is quadratic in it)
+    count = (~inside).to(torch.int32)
+    for dim in (1, 0):
+        size = count.shape[dim]
+        running = F.pad(count.cumsum(dim, dtype=torch.int32), (1, 0) if dim == 1 else (0, 0, 1, 0))
+        positions = torch.arange(size)
+        upper = torch.clamp(positions + thickness + 1, max=size)
+        lower = torch.clamp(positions - thickness, min=0)
+        count = running.index_select(dim, upper) - running.index_select(dim, lower)
+    return (inside & (count > 0)).float()
 
 
 class MaskOverlayd(MapTransform):

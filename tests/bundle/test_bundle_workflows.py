@@ -37,7 +37,7 @@ class TestBundleWorkflows(unittest.TestCase):
             "stage2": checked_output(run_bundle(STAGE2, *cls.common, "--epochs", "1", "--progress_bar", "false"), "Stage II"),
             "evaluate": checked_output(run_bundle(EVALUATE, *cls.common, "--save_masks", "true"), "evaluate"),
         }
-        # inference on a folder: three test images, a grayscale and an RGBA copy (made RGB, as documented)
+        # inference on a folder: three test images, a grayscale and an RGBA copy (made RGB, as documented), a wide one
         cls.inputs = cls.tmp / "inputs"
         cls.inputs.mkdir()
         test_images = [Path(e["image"]) for e in json.loads(cls.datalist.read_text())["test"]]
@@ -46,6 +46,8 @@ class TestBundleWorkflows(unittest.TestCase):
         source = Image.open(cls.dataset_dir / test_images[0])
         source.convert("L").save(cls.inputs / "gray_case.png")
         source.convert("RGBA").save(cls.inputs / "rgba_case.png")
+        # wide and large: averaged down on one axis first (ShrinkLarged), masks still at the source size
+        source.convert("RGB").resize((2100, 400)).save(cls.inputs / "wide_case.jpg")
         cls.logs["inference"] = checked_output(
             run_bundle(INFERENCE, *cls.common, "--input", str(cls.inputs), "--save_probabilities", "true",
                        "--save_uncertainty", "true"),

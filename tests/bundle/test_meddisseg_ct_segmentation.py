@@ -28,6 +28,8 @@ from tests.utils import REPO_ROOT, checked_output, run_bundle, shared_data_path
 BUNDLE = REPO_ROOT / "bundle" / "meddisseg_ct_segmentation"
 CONFIGS = BUNDLE / "configs"
 SMALL = {"feature_channels": 32, "roi_size": [32, 32, 32], "spacing": [8.0, 8.0, 8.0], "sw_batch_size": 2}
+# inference only: one 32^3 window per volume (the readers, the writer and the source grid are the point)
+TINY_INFERENCE = {**SMALL, "feature_channels": 16, "spacing": [12.0, 12.0, 12.0]}
 
 
 def run_ct_bundle(configs: list[str], overrides: dict, log: Path) -> None:
@@ -124,6 +126,7 @@ class TestBundleRuns(unittest.TestCase):
         cls.data = shared_data_path("CT-TotalSegmentator-examples")
         cls.tmp = Path(tempfile.mkdtemp())
         random_checkpoint(cls.tmp / "untrained.pt")
+        random_checkpoint(cls.tmp / "untrained_tiny.pt", **TINY_INFERENCE)
 
     @classmethod
     def tearDownClass(cls):
@@ -138,18 +141,30 @@ class TestBundleRuns(unittest.TestCase):
         values = np.unique(np.asarray(written.dataobj))
         self.assertTrue(set(values.tolist()) <= set(range(num_classes)), values)
 
-    def test_inference_nifti_and_dicom(self):
+    def test_inference_nifti_and_dicom_past_a_truncated_volume(self):
+        """A NIfTI volume, a truncated one and a DICOM series: the bad one is skipped with its name on the last line,
+        the run exits non-zero, and the two good ones are written."""
         nifti, dicom = self.data / "example_ct_sm.nii.gz", self.data / "example_ct_dicom"
+        truncated = self.tmp / "truncated.nii.gz"
+        truncated.write_bytes(nifti.read_bytes()[:4000])
         out = self.tmp / "inference"
-        run_ct_bundle(
-            ["configs/inference.json"],
-            {
-                **SMALL,
-                "input": [str(nifti), str(dicom)], "ckpt_path": str(self.tmp / "untrained.pt"), "output_dir": str(out)},
-            self.tmp / "inference.log",
-        )
+        overrides = {
+            **TINY_INFERENCE,
+            "input": [str(nifti), str(truncated), str(dicom)],
+            "ckpt_path": str(self.tmp / "untrained_tiny.pt"),
+            "output_dir": str(out),
+        }
+        args = [a for k, v in overrides.items() for a in (f"--{k}", v if isinstance(v, str) else json.dumps(v))]
+        result = run_bundle(["inference.json"], *args, bundle_root=BUNDLE)
+        output = result.stdout + result.stderr
+        self.assertNotEqual(result.returncode, 0, output[-3000:])
+        last = output.strip().splitlines()[-1]
+        self.assertIn("1 of 3 input(s) could not be read", last)
+        self.assertIn(str(truncated), last)
+        self.assertIn(f"skipping inference input {truncated}", output)
         self.assert_on_source_grid(out / "example_ct_sm_seg.nii.gz", nifti)
         self.assert_on_source_grid(out / "example_ct_dicom_seg.nii.gz", dicom)
+        self.assertFalse((out / "truncated_seg.nii.gz").exists())
 
     def test_train_then_evaluate(self):
         datalist = self.tmp / "datalist.json"

@@ -26,7 +26,7 @@ from tests.utils import REPO_ROOT, kvasir_datalist, shared_data_path
 
 BUNDLE_2D = REPO_ROOT / "bundle" / "meddisseg_2d_segmentation"
 BUNDLE_CT = REPO_ROOT / "bundle" / "meddisseg_ct_segmentation"
-CT_SMALL = {"network_def#feature_channels": 32, "roi_size": [32, 32, 32], "spacing": [8.0, 8.0, 8.0], "sw_batch_size": 2}
+CT_SMALL = {"network_def#feature_channels": 16, "roi_size": [32, 32, 32], "spacing": [12.0, 12.0, 12.0], "sw_batch_size": 2}
 
 # bundle, config files, workflow type, the evaluator's id, activation, the default flip axes (CT: not left-right,
 # which would swap the left and right organs)
