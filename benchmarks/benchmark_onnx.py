@@ -43,12 +43,15 @@ def main() -> None:
     parser.add_argument("--feature_channels", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per runtime")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
+    parser.add_argument("--output", type=Path, default=None, help="also write the result JSON here")
     args = parser.parse_args()
 
     import numpy as np
     import onnxruntime as ort
     import torch
     from monai.bundle import ConfigParser, onnx_export
+
+    from meddisseg_monai.utils import describe_precision
 
     torch.set_num_threads(args.threads)
     name, channels = BUNDLES[args.bundle]
@@ -112,8 +115,11 @@ def main() -> None:
         "median_ms": {k: round(1000 * v, 1) for k, v in median.items()},
         "onnxruntime_over_pytorch": round(median["onnxruntime"] / median["pytorch"], 3),
         "load_average": os.getloadavg(),
+        "machine": describe_precision("cpu"),
     }
     print(json.dumps(result, indent=1))
+    if args.output:
+        args.output.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -528,7 +528,7 @@ class TestKillAndSameSeed(_Tmp):
 
     def test_kill_9_then_resume(self):
         reference = self.tmp / "reference"
-        checked_output(subprocess.run(self._command(reference, 2), cwd=BUNDLE_ROOT, capture_output=True, text=True,
+        checked_output(subprocess.run(self._command(reference, 1), cwd=BUNDLE_ROOT, capture_output=True, text=True,
                                       timeout=600), "uninterrupted run")
         killed = self.tmp / "killed"
         history_file = killed / "logs" / "stage2" / "history.json"
