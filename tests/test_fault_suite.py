@@ -451,6 +451,80 @@ class TestInferenceInputs(_Tmp):
             InferenceInputs(self._folder(["text"]))
 
 
+# 6 (CT): a folder of volumes is read once, by the inference config's own transforms; a bad volume is skipped by name
+# name, volumes of the folder ("good": a crop of the shared CT; the others spoilt), how many are segmented
+CT_FOLDERS = [
+    ["truncated_gzip", ["good", "truncated", "good"], 2],
+    ["not_nifti_and_nan", ["text", "good", "nan"], 1],
+    ["flat_and_4d", ["2d", "4d", "good"], 1],
+    ["all_good", ["good", "good"], 2],
+]
+
+
+def _ct_folder_volume(path: Path, kind: str) -> None:
+    if kind == "text":
+        path.write_text("not a volume")
+        return
+    made = _ct_volume(path.parent, "none" if kind in ("good", "truncated") else kind)
+    os.replace(made["image"], path)
+    if kind == "truncated":
+        path.write_bytes(path.read_bytes()[:3000])
+
+
+class TestCTFolderInference(_Tmp):
+    @parameterized.expand(CT_FOLDERS)
+    def test_bad_volumes_are_skipped_by_name(self, _, kinds, segmented):
+        from monai.bundle import ConfigParser
+        from monai.data import DataLoader
+
+        from meddisseg_monai.data import SkipFailedInputs, SkippingDataset
+        from meddisseg_monai.data.ct import resolve_ct_inputs
+
+        folder = self.tmp / "volumes"
+        folder.mkdir()
+        for index, kind in enumerate(kinds):
+            _ct_folder_volume(folder / f"{index}_{kind}.nii.gz", kind)
+        parser = ConfigParser()
+        parser.read_config(str(CT_BUNDLE / "configs" / "inference.json"))
+        parser.update({"spacing": [8.0, 8.0, 8.0]})
+        dataset = SkippingDataset(resolve_ct_inputs(str(folder)), transform=parser.get_parsed_content("preprocessing"))
+        inputs = SkipFailedInputs(DataLoader(dataset, batch_size=1, num_workers=0))
+        with self.assertLogs("meddisseg_monai.data.skipping", "WARNING") if segmented < len(kinds) else _no_logs():
+            batches = list(inputs)
+        self.assertEqual(len(batches), segmented)
+        self.assertEqual(inputs.processed, segmented)
+        skipped = sorted(os.path.basename(path) for path, _ in inputs.skipped)
+        self.assertEqual(skipped, sorted(f"{i}_{k}.nii.gz" for i, k in enumerate(kinds) if k != "good"))
+        if skipped:
+            with self.assertRaisesRegex(DatalistError, f"{len(skipped)} of {len(kinds)} input.*{skipped[0]}"):
+                inputs.finish()
+        else:
+            inputs.finish()
+
+
+# 6 (2D): a very large image is averaged down first, and its prediction still lands on the source size
+class TestLargeImage(_Tmp):
+    def test_large_jpeg_through_the_inference_preprocessing(self):
+        from monai.bundle import ConfigParser
+        from monai.data import MetaTensor
+        from monai.transforms import Invertd
+
+        source = sorted((shared_data_path("Kvasir-SEG") / "images").glob("*.jpg"))[0]
+        path = self.tmp / "large.jpg"
+        Image.open(source).convert("RGB").resize((3000, 2200)).save(path)
+        parser = ConfigParser()
+        parser.read_config(str(BUNDLE_ROOT / "configs" / "inference.json"))
+        parser.update({"image_size": 64, "model_file": str(self.tmp / "none.pt")})
+        preprocessing = parser.get_parsed_content("preprocessing")
+        data = preprocessing({"image": str(path)})
+        self.assertEqual(tuple(data["image"].shape), (3, 64, 64))
+        names = [op["class"] for op in data["image"].applied_operations]
+        self.assertIn("ShrinkLarge", names)  # 3000 x 2200 > 8 x 64: averaged to 512 x 512 first
+        data["pred"] = MetaTensor(torch.rand(1, 64, 64), applied_operations=data["image"].applied_operations)
+        inverted = Invertd("pred", transform=preprocessing, orig_keys="image", nearest_interp=False)(data)["pred"]
+        self.assertEqual(tuple(inverted.shape), (1, 3000, 2200))  # rows first, as the bundle reads images
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the solid cases of the probes (kept true here; tests/data/test_validation.py and tests/transforms/test_ct.py hold
 # the detailed tables): bad inputs are refused before work, naming the file
