@@ -64,12 +64,16 @@ class InvertArgmaxd(MapTransform):
             channels = prediction.shape[0]
             best_value: torch.Tensor | None = None
             best_index: torch.Tensor | None = None
-            inverted: Any = None
+            meta: Any = None
+            operations: Any = None
             for start in range(0, channels, self.channels_per_step):
                 part = prediction[start : start + self.channels_per_step]
                 inverted = self._invert(d, key, orig_key, part)
+                if isinstance(inverted, MetaTensor):
+                    meta, operations = inverted.meta, inverted.applied_operations
                 plain = inverted.as_tensor() if isinstance(inverted, MetaTensor) else torch.as_tensor(inverted)
                 values, indices = plain.max(dim=0, keepdim=True)
+                del inverted, plain, part  # before the next step's inversion: one step's channels alive at a time
                 indices = (indices + start).to(self.dtype)
                 if best_value is None:
                     best_value, best_index = values, indices
@@ -77,10 +81,11 @@ class InvertArgmaxd(MapTransform):
                     better = values > best_value  # strictly: ties keep the lower class, as argmax does
                     best_value = torch.where(better, values, best_value)
                     best_index = torch.where(better, indices, best_index)
-                del plain, values, indices, part
-            labels = MetaTensor(best_index, meta=inverted.meta if isinstance(inverted, MetaTensor) else None)
-            if isinstance(inverted, MetaTensor):
-                labels.applied_operations = inverted.applied_operations
+                    del better
+                del values, indices
+            labels = MetaTensor(best_index, meta=meta)
+            if operations is not None:
+                labels.applied_operations = operations
             d[key] = labels
         return d
 

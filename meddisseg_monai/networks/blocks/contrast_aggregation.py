@@ -208,6 +208,8 @@ class ContrastDrivenAggregation(nn.Module):
         self.padding = kernel_size // 2
         self.offsets = _window_offsets(kernel_size, spatial_dims)
         self.window_size = len(self.offsets)
+        # without gradients, the attention weights are computed a slab at a time above this many values (128 MiB)
+        self.max_attention_elements = 2**25
 
         self.input_units = nn.Sequential(
             conv_norm_act(spatial_dims, in_channels, channels, 3, act=act, norm=norm),
@@ -222,11 +224,22 @@ class ContrastDrivenAggregation(nn.Module):
             conv_norm_act(spatial_dims, channels, channels, 3, act=act, norm=norm),
         )
 
-    def _attend(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """Window attention of a channel-last map ``x`` (B, *S, C) with weights predicted as ``logits``
-        (B, *S, heads * K * K); returns the folded, projected result (B, *S, C)."""
+    def _logits(self, guide: torch.Tensor, foreground: bool) -> torch.Tensor:
+        """heads * K * K attention logits per location of ``guide`` (B, *S, C), from the foreground or background map."""
+        if foreground:
+            return self.attention_fg(guide)
+        return self.attention_bg(guide)
+
+    def _attend(self, x: torch.Tensor, guide: torch.Tensor, foreground: bool) -> torch.Tensor:
+        """Window attention of a channel-last map ``x`` (B, *S, C) with weights predicted from ``guide`` (B, *S, C)
+        (:meth:`_logits`); returns the folded, projected result (B, *S, C)."""
+        if not torch.jit.is_scripting():  # a scripted network keeps the one-graph form
+            rows = self._slab_rows(x.shape)
+            if rows < x.shape[1]:
+                return self._attend_in_slabs(x, guide, foreground, rows)
         shape = x.shape
         batch = shape[0]
+        logits = self._logits(guide, foreground)
         weights = torch.softmax(
             logits.reshape(batch, -1, self.num_heads, self.window_size, self.window_size) * self.scale, dim=-1
         )
@@ -236,10 +249,45 @@ class ContrastDrivenAggregation(nn.Module):
         attended = attended.reshape(windows.shape)
         return self.projection(window_fold(attended, self.offsets, self.padding, self.spatial_dims).reshape(shape))
 
+    def _slab_rows(self, shape: torch.Size) -> int:
+        """Rows of the first spatial axis per slab: all of them while training, tracing or exporting (one graph) and
+        whenever the attention weights are small; else as many as keep a slab's weights within
+        ``max_attention_elements``."""
+        whole = int(shape[1])
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            return whole
+        per_row = int(shape[0]) * math.prod([int(s) for s in shape[2 : 1 + self.spatial_dims]])
+        per_row *= self.num_heads * self.window_size**2
+        return max(1, min(whole, self.max_attention_elements // max(per_row, 1)))
+
+    def _attend_in_slabs(self, x: torch.Tensor, guide: torch.Tensor, foreground: bool, rows: int) -> torch.Tensor:
+        """:meth:`_attend` without gradients, the attention weights a slab of ``rows`` rows of the first spatial axis
+        at a time: the ``K x K`` weights of every location (27 x 27 per head in 3D: 729 values per voxel and head)
+        never exist for the whole map at once. The attended windows (``K`` values per channel) are gathered whole and
+        folded as in :meth:`_attend`, so the result is the same."""
+        shape = x.shape
+        batch = shape[0]
+        heads = x.reshape(list(shape[:-1]) + [self.num_heads, self.head_dim])
+        windows = window_unfold(heads, self.offsets, self.padding, self.spatial_dims)  # (B, *S, heads, K, head_dim)
+        attended = torch.empty_like(windows)
+        for start in range(0, int(shape[1]), rows):
+            count = min(rows, int(shape[1]) - start)
+            logits = self._logits(guide.narrow(1, start, count), foreground)
+            weights = torch.softmax(
+                logits.reshape(batch, -1, self.num_heads, self.window_size, self.window_size) * self.scale, dim=-1
+            )
+            del logits
+            slab = windows.narrow(1, start, count)
+            result = torch.matmul(weights, slab.reshape(batch, -1, self.num_heads, self.window_size, self.head_dim))
+            attended.narrow(1, start, count).copy_(result.reshape(slab.shape))
+            del weights, result
+        del windows
+        return self.projection(window_fold(attended, self.offsets, self.padding, self.spatial_dims).reshape(shape))
+
     def forward(self, x: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
         x = _channels_to_last(self.input_units(x))
         fg = _channels_to_last(fg)
         bg = _channels_to_last(bg)
-        x = self._attend(self.value(x), self.attention_fg(fg))
-        x = self._attend(x, self.attention_bg(bg))
+        x = self._attend(self.value(x), fg, True)
+        x = self._attend(x, bg, False)
         return self.output_units(_channels_to_first(x))

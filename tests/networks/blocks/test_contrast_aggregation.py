@@ -65,6 +65,36 @@ class TestContrastDrivenAggregation(unittest.TestCase):
             ContrastDrivenAggregation(2, 8, **kwargs)
 
 
+class TestAttentionInSlabs(unittest.TestCase):
+    """Without gradients, large maps compute their K x K attention weights a slab of rows at a time; the result must
+    be the very same tensor as the one-graph form (which training, tracing and export use)."""
+
+    # spatial dims, spatial size, the limit on one slab's attention values, rows per slab expected
+    CASES = [
+        ["2d_rows_of_one", 2, (17, 13), 1, 1],
+        ["2d_rows_of_four", 2, (17, 13), 4 * 13 * 4 * 81, 4],
+        ["3d_rows_of_two", 3, (7, 6, 5), 2 * 30 * 4 * 729, 2],
+        ["3d_whole", 3, (7, 6, 5), 2**25, 7],
+    ]
+
+    @parameterized.expand(CASES)
+    def test_same_tensor(self, _, spatial_dims, spatial, limit, rows):
+        torch.manual_seed(0)
+        block = ContrastDrivenAggregation(spatial_dims, 6, 16, num_heads=4).eval()
+        x, fg, bg = torch.randn(1, 6, *spatial), torch.randn(1, 16, *spatial), torch.randn(1, 16, *spatial)
+        with torch.no_grad():
+            whole = block(x, fg, bg)
+            block.max_attention_elements = limit
+            self.assertEqual(block._slab_rows(torch.Size([1, *spatial, 16])), rows)
+            in_slabs = block(x, fg, bg)
+        self.assertTrue(torch.equal(in_slabs, whole))
+
+    def test_gradients_use_one_graph(self):
+        block = ContrastDrivenAggregation(2, 6, 16, num_heads=4).eval()
+        block.max_attention_elements = 1
+        self.assertEqual(block._slab_rows(torch.Size([1, 9, 9, 16])), 9)  # grad enabled: never slabs
+
+
 class TestGuidanceProjection(unittest.TestCase):
     @parameterized.expand([[2, 1, (4, 4)], [2, 8, (32, 32)], [3, 2, (8, 8, 8)]])
     def test_scale(self, spatial_dims, scale, expected):
