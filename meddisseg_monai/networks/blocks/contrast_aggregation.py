@@ -224,25 +224,23 @@ class ContrastDrivenAggregation(nn.Module):
             conv_norm_act(spatial_dims, channels, channels, 3, act=act, norm=norm),
         )
 
-    def _logits(self, guide: torch.Tensor, foreground: bool) -> torch.Tensor:
-        """heads * K * K attention logits per location of ``guide`` (B, *S, C), from the foreground or background map."""
-        if foreground:
-            return self.attention_fg(guide)
-        return self.attention_bg(guide)
+    def _weights(self, guide: torch.Tensor, foreground: bool) -> torch.Tensor:
+        """The (B, N, heads, K, K) attention weights of the N locations of ``guide`` (B, *S, C), predicted from the
+        foreground or the background map."""
+        logits = self.attention_fg(guide) if foreground else self.attention_bg(guide)
+        shape = [guide.shape[0], -1, self.num_heads, self.window_size, self.window_size]
+        return torch.softmax(logits.reshape(shape) * self.scale, dim=-1)
 
     def _attend(self, x: torch.Tensor, guide: torch.Tensor, foreground: bool) -> torch.Tensor:
         """Window attention of a channel-last map ``x`` (B, *S, C) with weights predicted from ``guide`` (B, *S, C)
-        (:meth:`_logits`); returns the folded, projected result (B, *S, C)."""
+        (:meth:`_weights`); returns the folded, projected result (B, *S, C)."""
         if not torch.jit.is_scripting():  # a scripted network keeps the one-graph form
             rows = self._slab_rows(x.shape)
             if rows < x.shape[1]:
                 return self._attend_in_slabs(x, guide, foreground, rows)
         shape = x.shape
         batch = shape[0]
-        logits = self._logits(guide, foreground)
-        weights = torch.softmax(
-            logits.reshape(batch, -1, self.num_heads, self.window_size, self.window_size) * self.scale, dim=-1
-        )
+        weights = self._weights(guide, foreground)
         heads = x.reshape(list(shape[:-1]) + [self.num_heads, self.head_dim])
         windows = window_unfold(heads, self.offsets, self.padding, self.spatial_dims)  # (B, *S, heads, K, head_dim)
         attended = torch.matmul(weights, windows.reshape(batch, -1, self.num_heads, self.window_size, self.head_dim))
@@ -272,11 +270,7 @@ class ContrastDrivenAggregation(nn.Module):
         attended = torch.empty_like(windows)
         for start in range(0, int(shape[1]), rows):
             count = min(rows, int(shape[1]) - start)
-            logits = self._logits(guide.narrow(1, start, count), foreground)
-            weights = torch.softmax(
-                logits.reshape(batch, -1, self.num_heads, self.window_size, self.window_size) * self.scale, dim=-1
-            )
-            del logits
+            weights = self._weights(guide.narrow(1, start, count), foreground)
             slab = windows.narrow(1, start, count)
             result = torch.matmul(weights, slab.reshape(batch, -1, self.num_heads, self.window_size, self.head_dim))
             attended.narrow(1, start, count).copy_(result.reshape(slab.shape))
