@@ -10,6 +10,7 @@ from pathlib import Path
 
 from monai.data import load_decathlon_datalist
 
+from .skipping import describe_skipped
 from .validation import DatalistError, check_items
 
 __all__ = [
@@ -203,11 +204,7 @@ class InferenceInputs:
     def finish(self) -> None:
         """Raise :class:`DatalistError` when inputs were skipped (after the others were written)."""
         if self.skipped:
-            listed = "; ".join(f"{path} ({reason})" for path, reason in self.skipped[:10])
-            raise DatalistError(
-                f"{len(self.skipped)} of {len(self.skipped) + len(self.items)} input(s) could not be read and have "
-                f"no output (the others were written): {listed}"
-            )
+            raise DatalistError(f"{self.what}: {describe_skipped(self.skipped, len(self.items))}")
 
 
 def write_datalist(

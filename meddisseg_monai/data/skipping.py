@@ -82,16 +82,20 @@ class SkipFailedInputs:
 
     def finish(self) -> None:
         """Raise :class:`~meddisseg_monai.data.DatalistError` when any input was skipped (the others are written)."""
-        if not self.skipped:
-            return
-        listed = "; ".join(f"{path} ({reason})" for path, reason in self.skipped[:10])
-        total = len(self.skipped) + self.processed
-        if not self.processed:
-            raise DatalistError(f"{self.what}: none of the {total} input(s) could be read: {listed}")
-        raise DatalistError(
-            f"{self.what}: {len(self.skipped)} of {total} input(s) could not be read and have no output (the others "
-            f"were written): {listed}"
-        )
+        if self.skipped:
+            raise DatalistError(f"{self.what}: {describe_skipped(self.skipped, self.processed)}")
+
+
+def describe_skipped(skipped: Sequence[tuple[str, str]], processed: int) -> str:
+    """The end-of-run message of an inference that skipped ``skipped`` (path, reason) inputs and wrote ``processed``
+    (both bundles say it the same way)."""
+    listed = "; ".join(f"{path} ({reason})" for path, reason in skipped[:10])
+    total = len(skipped) + processed
+    if not processed:
+        return f"none of the {total} input(s) could be read: {listed}"
+    return (
+        f"{len(skipped)} of {total} input(s) could not be read and have no output (the others were written): {listed}"
+    )
 
 
 def _first(value: Any) -> str:

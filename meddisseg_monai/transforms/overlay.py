@@ -26,13 +26,18 @@ class MaskOverlay(Transform):
         color: RGB outline and tint colour, 0-255.
         alpha: tint weight inside the mask, in ``[0, 1]``.
         image_range: the value of white in the input image (255 for images read from 8-bit files, 1 for scaled ones).
+        strip_rows: rows drawn at a time (a large image never has a whole float copy); the result does not depend on it.
 
     Raises:
         ValueError: the image and mask sizes differ, or the image is not 2D.
     """
 
     def __init__(
-        self, color: Sequence[int] = (0, 255, 0), alpha: float = 0.35, image_range: float = 255.0
+        self,
+        color: Sequence[int] = (0, 255, 0),
+        alpha: float = 0.35,
+        image_range: float = 255.0,
+        strip_rows: int = 512,
     ) -> None:
         if len(color) != 3:
             raise ValueError(f"color must be an RGB triple, got {color!r}.")
@@ -42,7 +47,9 @@ class MaskOverlay(Transform):
         self.alpha = alpha
         self.image_range = image_range
         self.to_rgb = EnsureRGB()
-        self.strip_rows = 512
+        if strip_rows < 1:
+            raise ValueError(f"strip_rows must be at least 1, got {strip_rows}.")
+        self.strip_rows = strip_rows
 
     def __call__(self, img: NdarrayOrTensor, mask: NdarrayOrTensor) -> NdarrayOrTensor:
         image = convert_to_tensor(self.to_rgb(img), track_meta=get_track_meta())

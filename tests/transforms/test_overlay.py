@@ -32,8 +32,7 @@ class TestMaskOverlay(unittest.TestCase):
         torch.manual_seed(0)
         mask = (torch.rand(1, 600, 520) > 0.7).float()
         mask[:, 100:400, 50:300] = 1
-        overlay = MaskOverlay(color=(0, 255, 0), alpha=0.0)
-        overlay.strip_rows = strip_rows
+        overlay = MaskOverlay(color=(0, 255, 0), alpha=0.0, strip_rows=strip_rows)
         out = overlay(torch.zeros(3, 600, 520), mask)
         thickness = 1 + 520 // 256
         near = torch.nn.functional.max_pool2d(1 - mask[None], 2 * thickness + 1, stride=1, padding=thickness)[0]
