@@ -60,6 +60,19 @@ class TestShrinkLarge(unittest.TestCase):
         self.assertGreater(between, 0)
         self.assertLess(between, 0.2 * inverted.numel())
 
+    def test_inverse_is_bilinear(self):
+        """The inverse alone (no network resize after it): a 0/1 step on the shrunk grid comes back with values
+        between 0 and 1 along the step (a nearest-neighbour copy would have none)."""
+        shrink = ShrinkLarged("image", (16, 16), max_factor=4)
+        data = shrink({"image": MetaTensor(torch.rand(1, 700, 500))})
+        self.assertEqual(tuple(data["image"].shape), (1, 64, 64))
+        pred = torch.zeros(1, 64, 64)
+        pred[:, :, 32:] = 1.0
+        data["image"] = MetaTensor(pred, applied_operations=data["image"].applied_operations)
+        inverted = shrink.inverse(data)["image"]
+        self.assertEqual(tuple(inverted.shape), (1, 700, 500))
+        self.assertGreater(int(((inverted > 0.05) & (inverted < 0.95)).sum()), 0)
+
 
 if __name__ == "__main__":
     unittest.main()
