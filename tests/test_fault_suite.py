@@ -524,6 +524,21 @@ class TestLargeImage(_Tmp):
         inverted = Invertd("pred", transform=preprocessing, orig_keys="image", nearest_interp=False)(data)["pred"]
         self.assertEqual(tuple(inverted.shape), (1, 3000, 2200))  # rows first, as the bundle reads images
 
+    def test_the_largest_kvasir_image_is_untouched_at_256(self):
+        """1920 px at most, within 8 x 256: the network input is the very tensor of the plain anti-aliased resize."""
+        from monai.bundle import ConfigParser
+
+        images = sorted((shared_data_path("Kvasir-SEG") / "images").glob("*.jpg"))
+        largest = max(images, key=lambda p: max(Image.open(p).size))
+        inputs = []
+        for factor in (8, 0):
+            parser = ConfigParser()
+            parser.read_config(str(BUNDLE_ROOT / "configs" / "inference.json"))
+            parser.update({"image_size": 256, "model_file": str(self.tmp / "none.pt"), "shrink_large_factor": factor})
+            inputs.append(parser.get_parsed_content("preprocessing")({"image": str(largest)})["image"].as_tensor())
+        self.assertEqual(max(Image.open(largest).size), 1920)
+        self.assertTrue(torch.equal(inputs[0], inputs[1]))
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # the solid cases of the probes (kept true here; tests/data/test_validation.py and tests/transforms/test_ct.py hold
