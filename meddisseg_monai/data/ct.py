@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .datalist import read_datalist_json
+from .datalist import load_split
 
 __all__ = [
     "LABEL_SETS",
@@ -131,34 +131,17 @@ def label_lookup_table(label_set: str, source: str | Mapping) -> np.ndarray:
     return table
 
 
-def _read_datalist(datalist: str | os.PathLike) -> dict:
-    return read_datalist_json(datalist)
-
-
-def _join(dataset_dir: str | os.PathLike, value: str) -> str:
-    return value if os.path.isabs(value) else os.path.normpath(os.path.join(dataset_dir, value))
-
-
 def load_ct_cases(datalist: str | os.PathLike, dataset_dir: str | os.PathLike, key: str) -> list[dict]:
     """The cases under ``key`` (``"training"``, ``"validation"``, ``"testing"``) of a Decathlon-style datalist, with
     ``image`` and ``label`` joined to ``dataset_dir`` (absolute paths stay) and every other field (e.g. a per-case
-    ``source_labels``) kept as it is.
+    ``source_labels``) kept as it is: ``monai.data.load_decathlon_datalist``, through
+    :func:`~meddisseg_monai.data.datalist.load_split` for errors that name the file.
 
     Raises:
-        FileNotFoundError / ValueError: the datalist is missing or not JSON, or has no list under ``key``.
+        FileNotFoundError: no such datalist.
+        DatalistError (a ``ValueError``): not valid JSON, or no list under ``key``.
     """
-    content = _read_datalist(datalist)
-    cases = content.get(key)
-    if not isinstance(cases, list):
-        raise ValueError(f"datalist {datalist} has no list under {key!r} (keys: {sorted(content)}).")
-    resolved = []
-    for case in cases:
-        case = {"image": case} if isinstance(case, str) else dict(case)
-        for field in ("image", "label"):
-            if isinstance(case.get(field), str):
-                case[field] = _join(dataset_dir, case[field])
-        resolved.append(case)
-    return resolved
+    return load_split(datalist, key, dataset_dir)
 
 
 def _is_nifti(path: str) -> bool:

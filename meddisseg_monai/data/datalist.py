@@ -17,6 +17,7 @@ __all__ = [
     "SPLITS",
     "IMAGE_EXTENSIONS",
     "load_datalist",
+    "load_split",
     "read_datalist_json",
     "InferenceInputs",
     "inference_datalist",
@@ -63,16 +64,29 @@ def load_datalist(
         raise FileNotFoundError(f"datalist {datalist} not found (pass --datalist PATH).")
     if not os.path.isdir(dataset_dir):
         raise FileNotFoundError(f"dataset folder {dataset_dir} not found (pass --dataset_dir PATH).")
-    content = read_datalist_json(datalist)
-    if split not in content:
-        splits = [k for k in content if isinstance(content[k], list)]
-        raise DatalistError(f"{datalist} has no {split!r} list (it has {splits}).")
-    items = load_decathlon_datalist(
-        datalist, is_segmentation=True, data_list_key=split, base_dir=os.path.abspath(dataset_dir)
-    )
+    items = load_split(datalist, split, dataset_dir)
     if check:
         check_items(items, require_label, mask_threshold, what=f"{datalist} [{split}]")
     return items
+
+
+def load_split(datalist: str | os.PathLike, split: str, dataset_dir: str | os.PathLike) -> list[dict]:
+    """``monai.data.load_decathlon_datalist`` of one split, ``image`` and ``label`` joined to ``dataset_dir``
+    (absolute paths stay), with errors that name the file: it is read first by :func:`read_datalist_json`.
+
+    Other fields of an entry are kept, joined to ``dataset_dir`` only where that names an existing path (MONAI's rule).
+
+    Raises:
+        FileNotFoundError: no such file.
+        DatalistError: not valid JSON (file, line and column named), or no list under ``split`` (the lists it has).
+    """
+    content = read_datalist_json(datalist)
+    if not isinstance(content.get(split), list):
+        splits = [k for k in content if isinstance(content[k], list)]
+        raise DatalistError(f"datalist {os.fspath(datalist)} has no {split!r} list (it has {splits}).")
+    return load_decathlon_datalist(
+        os.fspath(datalist), is_segmentation=True, data_list_key=split, base_dir=os.path.abspath(dataset_dir)
+    )
 
 
 def read_datalist_json(datalist: str | os.PathLike) -> dict:

@@ -11,7 +11,7 @@ from ignite.engine import Engine, Events
 from monai.engines.utils import IterationEvents
 from monai.utils import CommonKeys as Keys
 
-from ..networks.blocks import DECOUPLED_MAP_NAMES
+from ..utils.enums import DECOUPLED_MAP_NAMES
 
 __all__ = ["ValidationObjectiveHandler"]
 

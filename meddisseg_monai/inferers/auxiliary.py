@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from monai.inferers import Inferer
 
-from ..networks.blocks import DECOUPLED_MAP_NAMES
+from ..utils.enums import DECOUPLED_MAP_NAMES
 
 __all__ = ["AuxiliaryMapInferer"]
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import torch
 from torch.nn.modules.loss import _Loss
 
-from ..networks.blocks import DECOUPLED_MAP_NAMES
+from ..utils.enums import STAGE1_OUTPUT_KEYS, STAGE2_OUTPUT_KEYS
 from .dispersive import DispersiveLoss
 from .segmentation import dice_bce_loss, hard_consistency_loss, segmentation_loss
 
@@ -148,7 +148,7 @@ class MedDisSegLoss(_Loss):
         self.last_terms: dict[str, torch.Tensor] = {}
 
     def forward(self, outputs: Mapping[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
-        outputs = _check_outputs(outputs, ("pred", "features") + DECOUPLED_MAP_NAMES, "MedDisSegLoss")
+        outputs = _check_outputs(outputs, STAGE2_OUTPUT_KEYS, "MedDisSegLoss")
         logits = outputs["pred"]
         _check_target(logits, target, "MedDisSegLoss")
         foreground = foreground_union(target)
@@ -213,7 +213,7 @@ class MedDisSegStage1Loss(_Loss):
 
     def single_view(self, outputs: Mapping[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
         """``Seg(p, y) + w * L_disp(features)`` on one view (the reference's Stage I validation loss)."""
-        outputs = _check_outputs(outputs, ("pred", "features"), "MedDisSegStage1Loss")
+        outputs = _check_outputs(outputs, STAGE1_OUTPUT_KEYS, "MedDisSegStage1Loss")
         _check_target(outputs["pred"], target, "MedDisSegStage1Loss")
         mask = self.segmentation(outputs["pred"], target)
         return mask + self.dispersive_weight * self.dispersive(outputs["features"])
@@ -221,8 +221,8 @@ class MedDisSegStage1Loss(_Loss):
     def forward(
         self, outputs: Mapping[str, torch.Tensor], outputs_augmented: Mapping[str, torch.Tensor], target: torch.Tensor
     ) -> torch.Tensor:
-        outputs = _check_outputs(outputs, ("pred", "features"), "MedDisSegStage1Loss")
-        outputs_augmented = _check_outputs(outputs_augmented, ("pred", "features"), "MedDisSegStage1Loss")
+        outputs = _check_outputs(outputs, STAGE1_OUTPUT_KEYS, "MedDisSegStage1Loss")
+        outputs_augmented = _check_outputs(outputs_augmented, STAGE1_OUTPUT_KEYS, "MedDisSegStage1Loss")
         logits, logits_augmented = outputs["pred"], outputs_augmented["pred"]
         _check_target(logits, target, "MedDisSegStage1Loss")
         terms = {

@@ -7,10 +7,6 @@ from monai.networks.layers.factories import Conv
 from monai.networks.layers.utils import get_act_layer
 from torch import nn
 
-from ..layers import register_activations
-
-register_activations()  # "telu" is the default activation below
-
 __all__ = ["ChannelAttention", "SpatialAttention", "ConvolutionalBlockAttention", "EncoderLevelAttention"]
 
 

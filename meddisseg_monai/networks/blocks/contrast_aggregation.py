@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .convolution import LinearUpsample, conv_norm_act
+from .convolution import conv_norm_act, linear_upsample
 
 __all__ = ["ContrastDrivenAggregation", "GuidanceProjection", "window_unfold", "window_fold"]
 
@@ -161,7 +161,10 @@ class GuidanceProjection(nn.Module):
             raise ValueError(f"GuidanceProjection scale must be a power of two, got {scale}.")
         layers: list[nn.Module] = [conv_norm_act(spatial_dims, channels, channels, 3, act=act, norm=norm)]
         for _ in range(steps):
-            layers += [LinearUpsample(spatial_dims), conv_norm_act(spatial_dims, channels, channels, 3, act=act, norm=norm)]
+            layers += [
+                linear_upsample(spatial_dims),
+                conv_norm_act(spatial_dims, channels, channels, 3, act=act, norm=norm),
+            ]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from monai.networks.blocks import Convolution
-from torch import nn
+from monai.networks.blocks import Convolution, UpSample
 
-__all__ = ["conv_norm_act", "LinearUpsample", "linear_interpolation_mode"]
+__all__ = ["conv_norm_act", "linear_upsample"]
 
 
 def conv_norm_act(
@@ -36,18 +33,12 @@ def conv_norm_act(
     )
 
 
-def linear_interpolation_mode(spatial_dims: int) -> str:
-    """``"bilinear"`` for 2D and ``"trilinear"`` for 3D."""
-    return {1: "linear", 2: "bilinear", 3: "trilinear"}[spatial_dims]
+def linear_upsample(spatial_dims: int, scale_factor: int = 2) -> UpSample:
+    """MONAI's ``UpSample``, non-trainable (bi/tri)linear by ``scale_factor`` with ``align_corners=True``.
 
-
-class LinearUpsample(nn.Module):
-    """(Bi/tri)linear up-sampling by an integer factor with ``align_corners=True`` (the reference's choice)."""
-
-    def __init__(self, spatial_dims: int, scale_factor: int = 2) -> None:
-        super().__init__()
-        self.mode = linear_interpolation_mode(spatial_dims)
-        self.scale_factor = float(scale_factor)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x, scale_factor=self.scale_factor, mode=self.mode, align_corners=True)
+    A local factory only to fix the reference's ``align_corners=True`` in one place; it holds no parameters, so
+    checkpoint keys are those of the module it replaces.
+    """
+    return UpSample(
+        spatial_dims, scale_factor=scale_factor, mode="nontrainable", interp_mode="linear", align_corners=True
+    )

@@ -7,12 +7,9 @@ import torch
 from monai.networks.layers.factories import Conv
 from torch import nn
 
-from .convolution import LinearUpsample, conv_norm_act
+from .convolution import conv_norm_act, linear_upsample
 
-__all__ = ["SemanticDecoupling", "AuxiliaryMapHead", "DECOUPLED_MAP_NAMES"]
-
-#: Names of the three decoupled maps, in the order the blocks return them.
-DECOUPLED_MAP_NAMES = ("foreground", "background", "uncertainty")
+__all__ = ["SemanticDecoupling", "AuxiliaryMapHead"]
 
 
 class SemanticDecoupling(nn.Module):
@@ -71,7 +68,10 @@ class AuxiliaryMapHead(nn.Module):
         layers: list[nn.Module] = []
         channels = in_channels
         for width in (256, 256, 128, 64):
-            layers += [conv_norm_act(spatial_dims, channels, width, 3, act=act, norm=norm), LinearUpsample(spatial_dims)]
+            layers += [
+                conv_norm_act(spatial_dims, channels, width, 3, act=act, norm=norm),
+                linear_upsample(spatial_dims),
+            ]
             channels = width
         layers += [
             conv_norm_act(spatial_dims, channels, 64, 3, act=act, norm=norm),

@@ -7,7 +7,7 @@ from monai.networks.layers.factories import Conv
 from torch import nn
 
 from .attention import ChannelAttention, ConvolutionalBlockAttention, SpatialAttention
-from .convolution import LinearUpsample, conv_norm_act
+from .convolution import conv_norm_act, linear_upsample
 
 __all__ = ["SizeAwareDecoder", "MultiScaleOutputHead"]
 
@@ -36,7 +36,7 @@ class SizeAwareDecoder(nn.Module):
         norm: str | tuple = "batch",
     ) -> None:
         super().__init__()
-        self.upsample = LinearUpsample(spatial_dims)
+        self.upsample = linear_upsample(spatial_dims)
         self.reduce = conv_norm_act(spatial_dims, in_channels + skip_channels, channels, 1, act=act, norm=norm)
         self.dense_layers = nn.ModuleList(
             [conv_norm_act(spatial_dims, channels, channels, k, act=None, norm=norm) for k in (3, 3, 1)]
@@ -78,8 +78,8 @@ class MultiScaleOutputHead(nn.Module):
         norm: str | tuple = "batch",
     ) -> None:
         super().__init__()
-        self.up2 = LinearUpsample(spatial_dims, 2)
-        self.up4 = LinearUpsample(spatial_dims, 4)
+        self.up2 = linear_upsample(spatial_dims, 2)
+        self.up4 = linear_upsample(spatial_dims, 4)
         self.fuse = conv_norm_act(spatial_dims, 3 * channels, channels, 3, act=act, norm=norm)
         self.refine = nn.Sequential(
             conv_norm_act(spatial_dims, channels, 128, 3, act=act, norm=norm),

@@ -10,7 +10,7 @@ from monai.networks.layers.utils import get_act_layer
 from torch import nn
 
 from .attention import EncoderLevelAttention
-from .convolution import LinearUpsample, conv_norm_act
+from .convolution import conv_norm_act, linear_upsample
 
 __all__ = ["EncoderAttentionHead"]
 
@@ -51,7 +51,7 @@ class EncoderAttentionHead(nn.Module):
         self.projections = nn.ModuleList(
             [conv_norm_act(spatial_dims, c, channels, 1, act=None, norm=norm) for c in in_channels]
         )
-        self.upsamples = nn.ModuleList([LinearUpsample(spatial_dims, s) for s in scales])
+        self.upsamples = nn.ModuleList([linear_upsample(spatial_dims, s) for s in scales])
         self.act = get_act_layer(act)
         self.attentions = nn.ModuleList(
             [EncoderLevelAttention(spatial_dims, channels, act=act) for _ in in_channels]

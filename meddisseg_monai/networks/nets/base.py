@@ -7,6 +7,7 @@ import os
 import torch
 from torch import nn
 
+from ..checkpoints import check_state_dict_fits, load_encoder_weights
 from .resnet_encoder import ResNet50Encoder
 from .validation import INPUT_DIVISOR, check_network_options
 
@@ -45,19 +46,15 @@ class MedDisSegBase(nn.Module):
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
         """``nn.Module.load_state_dict``; a strict load of weights from another network (a 3D checkpoint into a 2D
         network, a Stage I file for Stage II, other channel counts) raises
-        :class:`~meddisseg_monai.networks.weights.WeightsMismatchError` naming both networks and every differing key
+        :class:`~meddisseg_monai.networks.checkpoints.WeightsMismatchError` naming both networks and every differing key
         (MONAI's ``CheckpointLoader``, ``ckpt_export`` and ``onnx_export`` load this way)."""
         if strict:
-            from ..weights import check_state_dict_fits
-
             check_state_dict_fits(self, state_dict)
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def _load_initial_encoder_weights(self) -> None:
         """Called by subclasses at the end of ``__init__`` (after every module exists)."""
         if self._encoder_weights is not None:
-            from ..weights import load_encoder_weights
-
             load_encoder_weights(self, self._encoder_weights)
 
     def check_input(self, x: torch.Tensor) -> None:

@@ -11,14 +11,14 @@ from torch import nn
 from ..blocks import (
     AuxiliaryMapHead,
     ContrastDrivenAggregation,
-    DECOUPLED_MAP_NAMES,
     DilatedConvEnhancement,
     GuidanceProjection,
-    LinearUpsample,
     MultiScaleOutputHead,
     SemanticDecoupling,
     SizeAwareDecoder,
+    linear_upsample,
 )
+from ...utils.enums import DECOUPLED_MAP_NAMES, FEATURES, PRED
 from .base import MedDisSegBase
 
 __all__ = ["MedDisSeg"]
@@ -110,7 +110,7 @@ class MedDisSeg(MedDisSegBase):
             [ContrastDrivenAggregation(spatial_dims, 2 * width, **cdfa) for _ in range(3)]
             + [ContrastDrivenAggregation(spatial_dims, width, **cdfa)]
         )
-        self.upsample = LinearUpsample(spatial_dims)
+        self.upsample = linear_upsample(spatial_dims)
         self.decoder_small = SizeAwareDecoder(spatial_dims, width, width, width, **units)
         self.decoder_medium = SizeAwareDecoder(spatial_dims, width, width, width, **units)
         self.decoder_large = SizeAwareDecoder(spatial_dims, width, width, width, **units)
@@ -146,7 +146,7 @@ class MedDisSeg(MedDisSegBase):
     def _training_outputs(
         self, logits: torch.Tensor, decoupled: tuple[torch.Tensor, ...], features: list[torch.Tensor]
     ) -> dict:
-        outputs: dict = {"pred": logits, "features": features}
+        outputs: dict = {PRED: logits, FEATURES: features}
         for name, head, decoupled_map in zip(DECOUPLED_MAP_NAMES, self.auxiliary_heads, decoupled):
             outputs[name] = head(decoupled_map)
         return outputs

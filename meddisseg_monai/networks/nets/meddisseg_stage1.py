@@ -7,6 +7,7 @@ import os
 import torch
 
 from ..blocks import EncoderAttentionHead
+from ...utils.enums import FEATURES, PRED
 from .base import MedDisSegBase
 
 __all__ = ["MedDisSegStage1"]
@@ -64,5 +65,5 @@ class MedDisSegStage1(MedDisSegBase):
         logits = self.head(features)
         if not torch.jit.is_scripting():
             if self.training and self.auxiliary_outputs:
-                return {"pred": logits, "features": features}
+                return {PRED: logits, FEATURES: features}
         return logits
