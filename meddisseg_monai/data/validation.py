@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..utils.listing import listing
+
 __all__ = [
     "DatalistError",
     "DatalistReport",
@@ -31,7 +33,6 @@ IMAGE_MODES = ("RGB", "L", "LA", "RGBA")
 CONVERTED_IMAGE_MODES = ("L", "LA", "RGBA")
 #: PIL modes of masks (``BinarizeMaskd`` reduces colour masks to one channel)
 MASK_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16", "I;16B", "I;16L")
-_MAX_LISTED = 20
 
 
 class DatalistError(ValueError):
@@ -110,12 +111,6 @@ def _check_one(item: Mapping, require_label: bool, mask_threshold: float) -> _Re
     return result
 
 
-def _listing(lines: list[str]) -> str:
-    shown = "\n  ".join(lines[:_MAX_LISTED])
-    more = f"\n  ... and {len(lines) - _MAX_LISTED} more" if len(lines) > _MAX_LISTED else ""
-    return f"\n  {shown}{more}"
-
-
 def check_items(
     items: Sequence[Mapping],
     require_label: bool = True,
@@ -158,7 +153,7 @@ def check_items(
             "masks stored as 0/1 or as instance ids need --mask_threshold 0 (GlaS: --dataset_name glas)"
         )
     if errors:
-        raise DatalistError(f"{what}: {len(errors)} problem(s) found before starting:{_listing(errors)}")
+        raise DatalistError(f"{what}: {len(errors)} problem(s) found before starting:{listing(errors)}")
     if report.converted:
         logger.warning(
             "%s: %s image(s) converted to RGB (grayscale repeated, alpha dropped): %s",
@@ -167,7 +162,7 @@ def check_items(
     if report.empty_masks:
         logger.warning(
             "%s: %d mask(s) have no foreground (kept; counted as documented):%s",
-            what, len(report.empty_masks), _listing(report.empty_masks),
+            what, len(report.empty_masks), listing(report.empty_masks),
         )
     return report
 
@@ -181,7 +176,7 @@ def check_unique_names(paths: Iterable[str], what: str = "inputs") -> None:
     if clashes:
         raise DatalistError(
             f"{what}: {len(clashes)} output name(s) would be written twice (outputs are named after the input "
-            f"file):{_listing(clashes)}"
+            f"file):{listing(clashes)}"
         )
 
 

@@ -25,7 +25,8 @@ import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import DiskSaver
 from monai.engines.utils import IterationEvents
-from monai.utils import ImageMetaKey
+
+from ..utils.meta import source_name
 
 __all__ = ["NonFiniteError", "NonFiniteGuard", "FiniteOutputGuard", "FiniteDiskSaver", "non_finite_tensors"]
 
@@ -158,12 +159,7 @@ class NonFiniteGuard:
 
 def _names(output: Any) -> list[str]:
     items = output if isinstance(output, (list, tuple)) else [output]
-    names = []
-    for item in items:
-        image = item.get("image") if isinstance(item, Mapping) else None
-        meta = getattr(image, "meta", None) or {}
-        names.append(str(meta.get(ImageMetaKey.FILENAME_OR_OBJ, "?")))
-    return names
+    return [source_name(item, "image", default="?") for item in items]
 
 
 class FiniteOutputGuard:

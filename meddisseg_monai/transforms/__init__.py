@@ -14,7 +14,7 @@ from .color import (
     rgb_to_grayscale,
     rgb_to_hsv,
 )
-from .ct import SOURCE_KEY, CheckCTVolumed, CheckSameGridd, RemapOrganLabelsd, describe_source
+from .ct import SOURCE_KEY, CheckCTVolumed, CheckSameGridd, RemapOrganLabelsd
 from .dropout import RandSourceCoarseDropoutd, source_hole_size
 from .outputs import MainOutputd
 from .overlay import MaskOverlay, MaskOverlayd
@@ -25,7 +25,6 @@ __all__ = [
     "CheckCTVolumed",
     "CheckSameGridd",
     "RemapOrganLabelsd",
-    "describe_source",
     "BinarizeMask",
     "BinarizeMaskd",
     "EnsureRGB",

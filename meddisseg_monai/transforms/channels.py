@@ -11,13 +11,9 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms.transform import MapTransform, Transform
 from monai.utils import convert_to_dst_type, convert_to_tensor
 
+from ..utils.meta import source_name
+
 __all__ = ["EnsureRGB", "EnsureRGBd", "BinarizeMask", "BinarizeMaskd", "source_name"]
-
-
-def source_name(img: NdarrayOrTensor) -> str:
-    """The file an image was read from (MetaTensor meta data), or ``"<array>"``, for error messages."""
-    meta = getattr(img, "meta", None) or {}
-    return str(meta.get("filename_or_obj", "<array>"))
 
 
 class EnsureRGB(Transform):

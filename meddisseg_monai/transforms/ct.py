@@ -12,7 +12,7 @@ while different grids are not.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -20,24 +20,13 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
 from ..data.ct import label_lookup_table
+from ..utils.meta import source_name
 
-__all__ = ["SOURCE_KEY", "CheckCTVolumed", "CheckSameGridd", "RemapOrganLabelsd", "describe_source"]
+__all__ = ["SOURCE_KEY", "CheckCTVolumed", "CheckSameGridd", "RemapOrganLabelsd"]
 
 #: the item key naming a case's label source in a datalist. Not "label_source": MONAI 1.6's ``Spacingd`` treats every
 #: key that starts with "<key>_" (here "label_") as that key's meta dict and fails on a string.
 SOURCE_KEY = "source_labels"
-
-
-def describe_source(data: Mapping, key: Hashable) -> str:
-    """The file an item came from (``filename_or_obj`` of its meta data), or the key when unknown."""
-    value = data.get(key)
-    meta = getattr(value, "meta", None)
-    if meta is None:
-        meta = data.get(f"{key}_meta_dict")
-    name = meta.get("filename_or_obj") if isinstance(meta, Mapping) else None
-    if isinstance(name, (list, tuple)) and name:
-        name = name[0]
-    return str(name) if name else f"<{key}>"
 
 
 class CheckCTVolumed(MapTransform):
@@ -65,7 +54,7 @@ class CheckCTVolumed(MapTransform):
         for key in self.key_iterator(d):
             volume = d[key]
             shape = tuple(volume.shape)
-            source = describe_source(d, key)
+            source = source_name(d, key)
             if len(shape) != self.spatial_dims + 1:
                 raise ValueError(
                     f"{source}: expected one {self.spatial_dims}D volume, got a {len(shape) - 1}D image of spatial "
@@ -121,7 +110,7 @@ class CheckSameGridd(MapTransform):
                 )
             if problem:
                 raise ValueError(
-                    f"{describe_source(d, key)} ({key!r}) does not match {describe_source(d, reference)} "
+                    f"{source_name(d, key)} ({key!r}) does not match {source_name(d, reference)} "
                     f"({reference!r}): {problem}."
                 )
         return d
@@ -192,7 +181,7 @@ class RemapOrganLabelsd(MapTransform):
                 found = torch.unique(values[invalid])[:10].tolist()
                 name = source if isinstance(source, str) else "custom"
                 raise ValueError(
-                    f"{describe_source(d, key)}: label values {found} are outside the ids of label source {name!r} "
+                    f"{source_name(d, key)}: label values {found} are outside the ids of label source {name!r} "
                     f"(integers 0..{table.numel() - 1}); is the label file of another dataset? (set the case's "
                     "'source_labels' or the bundle's label_source)"
                 )

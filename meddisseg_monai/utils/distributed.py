@@ -1,13 +1,17 @@
 """Helpers of the ``multi_gpu_*`` bundle configs, run by ``torchrun``: process group, device, rank, SyncBatchNorm.
 
-``torchrun`` sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` in each process's environment; these helpers read them,
-so a config can name its rank and device before (or while) the process group is created.
+The process group, device, rank and world size are ``ignite.distributed``'s (``idist.initialize``, ``idist.device``,
+``idist.get_rank``, ``idist.get_world_size``), the ones MONAI's Ignite engines and handlers use. What is local: the
+message that says how to start a run outside ``torchrun``, and each helper joins the group first (once), because a
+config may resolve ``@rank`` or ``@device`` before the process group exists, where ``idist`` would answer rank 0 on
+every process.
 """
 
 from __future__ import annotations
 
 import os
 
+import ignite.distributed as idist
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -25,7 +29,7 @@ __all__ = [
 _TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
-def _environment(name: str) -> int:
+def _check_torchrun() -> None:
     missing = [v for v in _TORCHRUN_VARIABLES if v not in os.environ]
     if missing:
         raise RuntimeError(
@@ -33,50 +37,49 @@ def _environment(name: str) -> int:
             "`torchrun --standalone --nproc_per_node=2 -m monai.bundle run --config_file \"['configs/train.json',"
             "'configs/multi_gpu_train.json']\"`."
         )
-    return int(os.environ[name])
 
 
-def distributed_rank() -> int:
-    """This process's global rank (``RANK`` set by torchrun)."""
-    return _environment("RANK")
-
-
-def distributed_world_size() -> int:
-    """The number of processes (``WORLD_SIZE`` set by torchrun)."""
-    return _environment("WORLD_SIZE")
-
-
-def distributed_device() -> torch.device:
-    """This rank's device: ``cuda:<LOCAL_RANK>`` when CUDA is available, else the CPU.
+def init_process_group(device: torch.device | str | None = None, backend: str | None = None) -> dist.ProcessGroup:
+    """Join the default process group once (``idist.initialize``) and return it: NCCL when ``device`` is a GPU (or,
+    without ``device``, when CUDA is available), Gloo on the CPU, or ``backend`` (e.g. ``"gloo"`` on GPUs without
+    NCCL). With CUDA, GPU ``LOCAL_RANK`` becomes this process's current device (idist does that).
 
     Raises:
         RuntimeError: not started by torchrun (the message says how), or fewer GPUs than local ranks.
     """
-    local_rank = _environment("LOCAL_RANK")
-    if not torch.cuda.is_available():
-        return torch.device("cpu")
-    if local_rank >= torch.cuda.device_count():
-        raise RuntimeError(
-            f"local rank {local_rank} but only {torch.cuda.device_count()} GPU(s): use --nproc_per_node <= the number "
-            "of GPUs of each node."
-        )
-    return torch.device("cuda", local_rank)
+    _check_torchrun()
+    if not dist.is_initialized():
+        local_rank = int(os.environ["LOCAL_RANK"])
+        if torch.cuda.is_available() and local_rank >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"local rank {local_rank} but only {torch.cuda.device_count()} GPU(s): use --nproc_per_node <= the "
+                "number of GPUs of each node."
+            )
+        on_gpu = torch.device(device).type == "cuda" if device is not None else torch.cuda.is_available()
+        idist.initialize(backend or ("nccl" if on_gpu else "gloo"))
+    return dist.group.WORLD
 
 
-def init_process_group(device: torch.device | str, backend: str | None = None) -> dist.ProcessGroup:
-    """Join the default process group (once) and return it: NCCL when ``device`` is a GPU, Gloo on the CPU, or
-    ``backend`` (e.g. ``"gloo"`` on GPUs without NCCL). A CUDA ``device`` also becomes this process's current GPU.
+def distributed_device() -> torch.device:
+    """This rank's device, ``idist.device()`` once the group is joined: ``cuda:<LOCAL_RANK>`` with CUDA, else the CPU.
 
     Raises:
-        RuntimeError: not started by torchrun (the message says how).
+        RuntimeError: not started by torchrun (the message says how), or fewer GPUs than local ranks.
     """
-    _environment("RANK")
-    device = torch.device(device)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group(backend=backend or ("nccl" if device.type == "cuda" else "gloo"))
-    return dist.group.WORLD
+    init_process_group()
+    return idist.device()
+
+
+def distributed_rank() -> int:
+    """This process's global rank, ``idist.get_rank()`` once the group is joined."""
+    init_process_group()
+    return idist.get_rank()
+
+
+def distributed_world_size() -> int:
+    """The number of processes, ``idist.get_world_size()`` once the group is joined."""
+    init_process_group()
+    return idist.get_world_size()
 
 
 def convert_sync_batchnorm(network: nn.Module, enabled: bool | str = True) -> nn.Module:

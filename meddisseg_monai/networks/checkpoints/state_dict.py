@@ -11,6 +11,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from ...utils.listing import listing
+
 __all__ = [
     "StateDict",
     "WeightsMismatchError",
@@ -26,7 +28,6 @@ __all__ = [
 
 StateDict = Mapping[str, torch.Tensor]
 _WRAPPER_KEYS = ("state_dict", "model", "network", "net", "module")
-_MAX_LISTED = 20
 
 
 class WeightsMismatchError(ValueError):
@@ -34,11 +35,8 @@ class WeightsMismatchError(ValueError):
 
 
 def key_listing(title: str, items: list[str]) -> str:
-    if not items:
-        return ""
-    shown = "\n    ".join(items[:_MAX_LISTED])
-    more = f"\n    ... and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
-    return f"\n  {title} ({len(items)}):\n    {shown}{more}"
+    """``"\n  title (N):"`` and the items below it (:func:`~meddisseg_monai.utils.listing.listing`); ``""`` if none."""
+    return f"\n  {title} ({len(items)}):" + listing(items, indent="    ") if items else ""
 
 
 def read_state_dict(source: str | os.PathLike | StateDict) -> dict[str, torch.Tensor]:
