@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 import unittest
 from pathlib import Path
@@ -189,6 +191,19 @@ class TestReferenceCheckpoints(unittest.TestCase):
             source, target = Path(tmp) / "checkpoint1.pth", Path(tmp) / "out" / "model.pt"
             torch.save(reference_state_dict("stage1"), source)
             convert_reference(str(source), str(target), stage=1)
+            MedDisSegStage1().load_state_dict(torch.load(target, weights_only=True), strict=True)
+
+    def test_documented_command_runs(self):
+        """``python -m meddisseg_monai.networks.weights convert_reference ...`` (README, 2D bundle docs)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            source, target = Path(tmp) / "checkpoint1.pth", Path(tmp) / "model.pt"
+            torch.save(reference_state_dict("stage1"), source)
+            command = [sys.executable, "-m", "meddisseg_monai.networks.weights", "convert_reference"]
+            result = subprocess.run(
+                [*command, str(source), str(target), "--stage", "1"], capture_output=True, text=True, timeout=600
+            )
+            self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+            self.assertIn(f"-> {target}", result.stdout)
             MedDisSegStage1().load_state_dict(torch.load(target, weights_only=True), strict=True)
 
 
