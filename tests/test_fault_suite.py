@@ -192,7 +192,7 @@ class TestOverrides(_Tmp):
         last = result.stderr.strip().splitlines()[-1]
         self.assertIn("meddisseg: error: UnknownOverrideError", last)
         self.assertIn("--image_size", last)
-        self.assertFalse((BUNDLE_ROOT / "inference").exists())
+        self.assertFalse((bundle_copy() / "inference").exists())
 
     @parameterized.expand([[64, 64, True], [[64, 48], 256, False]])
     def test_trained_image_size(self, recorded, given, agrees):
