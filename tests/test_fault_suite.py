@@ -55,6 +55,7 @@ from meddisseg_monai.utils.command_line import UnknownOverrideError
 from tests.utils import (
     BUNDLE_ROOT,
     REPO_ROOT,
+    bundle_copy,
     bundle_overrides,
     checked_output,
     kvasir_batch,
