@@ -115,5 +115,6 @@ class TestImportCycles(unittest.TestCase):
         self.assertEqual(graph["pkg.a"], {"pkg.b"})
         self.assertEqual(find_cycle(graph), ["pkg.a", "pkg.b", "pkg.a"])
 
+
 if __name__ == "__main__":
     unittest.main()

@@ -20,7 +20,6 @@ from meddisseg_monai.utils import (
 )
 
 
-
 def _one_process_environment() -> dict[str, str]:
     """What torchrun sets for a run of one process, on a free local port."""
     with socket.socket() as probe:

@@ -24,9 +24,6 @@ from .datalist import (
     read_datalist_json,
     write_datalist,
 )
-from .output_names import OutputNames, input_stem, unique_output_names
-from .official import OFFICIAL_BUILDERS, build_official_datalists
-from .skipping import SKIPPED_PATH_KEY, SKIPPED_REASON_KEY, SkipFailedInputs, SkippingDataset
 from .locations import (
     DATA_ROOT_ENV,
     MissingDataOptionError,
@@ -35,7 +32,10 @@ from .locations import (
     required_path,
     source_checkout,
 )
+from .official import OFFICIAL_BUILDERS, build_official_datalists
+from .output_names import OutputNames, input_stem, unique_output_names
 from .registry import DATASETS, DatasetSpec, get_dataset
+from .skipping import SKIPPED_PATH_KEY, SKIPPED_REASON_KEY, SkipFailedInputs, SkippingDataset
 from .validation import (
     CONVERTED_IMAGE_MODES,
     IMAGE_MODES,

@@ -88,4 +88,3 @@ def load_encoder_weights(network: nn.Module, source: str | os.PathLike | StateDi
     what = f"the encoder weights in the {layout} checkpoint {source_origin(source)}"
     load_checked(_encoder_of(network), encoder_state, what, ignored)
     return layout
-

@@ -214,4 +214,3 @@ def load_reference_checkpoint(
             f"{sorted(state)[:8]!r}"
         )
     network.load_state_dict(convert_reference_state_dict(state, network, channel_order, origin), strict=True)
-

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ...utils.enums import DECOUPLED_MAP_NAMES, FEATURES, PRED
 from ..blocks import (
     AuxiliaryMapHead,
     ContrastDrivenAggregation,
@@ -18,7 +19,6 @@ from ..blocks import (
     SizeAwareDecoder,
     linear_upsample,
 )
-from ...utils.enums import DECOUPLED_MAP_NAMES, FEATURES, PRED
 from .base import MedDisSegBase
 
 __all__ = ["MedDisSeg"]

@@ -6,8 +6,8 @@ import os
 
 import torch
 
-from ..blocks import EncoderAttentionHead
 from ...utils.enums import FEATURES, PRED
+from ..blocks import EncoderAttentionHead
 from .base import MedDisSegBase
 
 __all__ = ["MedDisSegStage1"]
