@@ -24,7 +24,16 @@ from monai.transforms import LoadImage
 from parameterized import parameterized
 
 from meddisseg_monai.data.ct import channel_def, label_lookup_table, organ_names
-from tests.utils import REPO_ROOT, checked_output, run_bundle, shared_data_path
+from meddisseg_monai.utils import resolve_autocast
+from tests.utils import (
+    PROVENANCE_FIELDS,
+    REPO_ROOT,
+    REPORT_COLUMNS,
+    checked_output,
+    report_base_columns,
+    run_bundle,
+    shared_data_path,
+)
 
 BUNDLE = REPO_ROOT / "bundle" / "meddisseg_ct_segmentation"
 CONFIGS = BUNDLE / "configs"
@@ -206,6 +215,8 @@ class TestBundleRuns(unittest.TestCase):
             rows = list(csv.DictReader(stream))
         self.assertEqual([Path(r["image"]).name for r in rows], ["example_ct_sm.nii.gz"])
         organs = organ_names("btcv13")
+        self.assertEqual(report_base_columns(list(rows[0]), organs), REPORT_COLUMNS)  # the 2D bundle's columns
+        self.assertEqual(set(json.loads((out / "provenance.json").read_text())), PROVENANCE_FIELDS)
         for metric in ("dice", "dice_source_size", "hd95_source_size"):  # the class mean, then one column per organ
             self.assertEqual([c for c in rows[0] if c == metric or c.startswith(f"{metric}_") and c[len(metric) + 1 :] in organs],
                              [metric] + [f"{metric}_{o}" for o in organs])
@@ -222,7 +233,7 @@ class TestBundleRuns(unittest.TestCase):
         self.assertEqual(provenance["checkpoint"]["sha256"], hashlib.sha256(checkpoint.read_bytes()).hexdigest())
         self.assertEqual(provenance["datalist"]["sha256"], hashlib.sha256(datalist.read_bytes()).hexdigest())
         self.assertEqual(provenance["versions"]["bundle"], json.loads((CONFIGS / "metadata.json").read_text())["version"])
-        self.assertEqual(provenance["precision"]["used"], "fp32")  # auto: bf16 is emulated on CPUs without AVX512-BF16
+        self.assertEqual(provenance["precision"]["used"], resolve_autocast("auto", provenance["device"]) or "fp32")
         self.assertEqual(provenance["config"]["config"]["output_dir"], str(out))
 
 
