@@ -132,7 +132,8 @@ def main() -> None:
         table.append(entry)
         lines.append(f"| {case} | {organ} | {fmt(entry['dice_untrained'])} | "
                      f"{fmt(entry['dice_trained'])} | {fmt(entry['hd95_untrained'])} | {fmt(entry['hd95_trained'])} |")
-    summaries = {name: json.loads((work / name / "metrics_summary.json").read_text()) for name in ("untrained", "trained")}
+    summaries = {name: json.loads((work / name / "metrics_summary.json").read_text())
+                 for name in ("untrained", "trained")}
     report = {"settings": vars(args), "times": times, "per_organ_case": table,
               "mean_dice": {k: v["per_image"]["dice_source_size"]["mean"] for k, v in summaries.items()},
               "load_average": os.getloadavg()}

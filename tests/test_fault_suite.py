@@ -309,7 +309,8 @@ class TestCTEvaluationFaults(_Tmp):
         """The evaluate workflow's loading (SkippingDataset + SkipFailedInputs, no pre-pass): a bad case is left out
         naming its file and the reason, the others go on, and the run's last step fails when any was left out."""
         cases = [self._case(folder, kind) for folder, kind in folders.items()]
-        inputs = SkipFailedInputs(DataLoader(SkippingDataset(cases, _ct_loading()), batch_size=1), "CT evaluation cases")
+        loader = DataLoader(SkippingDataset(cases, _ct_loading()), batch_size=1)
+        inputs = SkipFailedInputs(loader, "CT evaluation cases")
         loaded = [batch["image"].meta["filename_or_obj"][0] for batch in inputs]
         self.assertEqual((len(loaded), len(inputs.skipped)), (evaluated, failed))
         reported = sorted(loaded + [path for path, _ in inputs.skipped])

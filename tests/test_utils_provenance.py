@@ -48,9 +48,11 @@ class TestProvenance(unittest.TestCase):
                 "--output_dir", "/tmp/eval"]
         record = command_line_config(argv)
         self.assertEqual(record["config_files"], files)
-        self.assertEqual(record["overrides"], {"spacing": [8.0, 8.0, 8.0], "tta": "true", "output_dir": "/tmp/eval"})  # as fire passes it
+        # values as fire passes them ("true" stays a string)
+        self.assertEqual(record["overrides"], {"spacing": [8.0, 8.0, 8.0], "tta": "true", "output_dir": "/tmp/eval"})
         config = record["config"]
-        self.assertEqual((config["spacing"], config["tta"], config["output_dir"]), ([8.0, 8.0, 8.0], "true", "/tmp/eval"))
+        merged = [config["spacing"], config["tta"], config["output_dir"]]
+        self.assertEqual(merged, [[8.0, 8.0, 8.0], "true", "/tmp/eval"])
         self.assertIn("validate", config)  # from train.json
         self.assertIn("prediction_dir", config)  # from evaluate.json
         self.assertIsNone(command_line_config(["pytest", "tests"]))

@@ -24,7 +24,9 @@ class GridHausdorffDistanceMetric(HausdorffDistanceMetric):
         kwargs: as for ``HausdorffDistanceMetric`` (``include_background``, ``percentile``, ...).
     """
 
-    def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor, **kwargs: Any) -> torch.Tensor:  # type: ignore[override]
+    def _compute_tensor(  # type: ignore[override]
+        self, y_pred: torch.Tensor, y: torch.Tensor, **kwargs: Any
+    ) -> torch.Tensor:
         if kwargs.get("spacing") is None and isinstance(y, MetaTensor):
             spatial_dims = y.ndim - 2
             affine = y.affine[0] if y.affine.ndim == 3 else y.affine

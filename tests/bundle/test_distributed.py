@@ -1,4 +1,5 @@
-"""Distributed training and evaluation of the 2D bundle (and distributed evaluation of the CT bundle): ``torchrun --standalone --nproc_per_node=2`` with Gloo on the
+"""Distributed training and evaluation of the 2D bundle, and distributed evaluation of the CT bundle:
+``torchrun --standalone --nproc_per_node=2`` with Gloo on the
 CPU, one epoch of Stage I and of Stage II on a few real Kvasir-SEG images at 64^2, as a user runs ``multi_gpu_train.json`` /
 ``multi_gpu_evaluate.json``."""
 
@@ -123,12 +124,11 @@ class TestDistributedCTEvaluation(unittest.TestCase):
             for key, value in common.items():
                 args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
             configs = ["train.json", "evaluate.json"]
-            checked_output(run_bundle(configs, *args, "--output_dir", str(tmp / "one"), bundle_root=CT_BUNDLE), "evaluate")
+            one, two = ["--output_dir", str(tmp / "one")], ["--output_dir", str(tmp / "two")]
+            checked_output(run_bundle(configs, *args, *one, bundle_root=CT_BUNDLE), "evaluate")
+            distributed = [*configs, "multi_gpu_evaluate.json"]
             checked_output(
-                run_bundle_distributed(
-                    [*configs, "multi_gpu_evaluate.json"], *args, "--output_dir", str(tmp / "two"), bundle_root=CT_BUNDLE
-                ),
-                "torchrun multi_gpu_evaluate",
+                run_bundle_distributed(distributed, *args, *two, bundle_root=CT_BUNDLE), "torchrun multi_gpu_evaluate"
             )
             rows = {
                 folder: {r["image"]: r for r in json.loads((tmp / folder / "metrics_per_image.json").read_text())}

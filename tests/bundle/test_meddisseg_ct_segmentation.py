@@ -233,8 +233,8 @@ class TestBundleRuns(unittest.TestCase):
         self.assertEqual(report_base_columns(list(rows[0]), organs), REPORT_COLUMNS)  # the 2D bundle's columns
         self.assertEqual(set(json.loads((out / "provenance.json").read_text())), PROVENANCE_FIELDS)
         for metric in ("dice", "dice_source_size", "hd95_source_size"):  # the class mean, then one column per organ
-            self.assertEqual([c for c in rows[0] if c == metric or c.startswith(f"{metric}_") and c[len(metric) + 1 :] in organs],
-                             [metric] + [f"{metric}_{o}" for o in organs])
+            columns = [c for c in rows[0] if c == metric or c.removeprefix(f"{metric}_") in organs]
+            self.assertEqual(columns, [metric] + [f"{metric}_{o}" for o in organs])
         # the source-grid Dice per organ is that of the saved prediction and the label file, with the stated convention
         prediction = np.asarray(nib.load(out / "predictions" / "example_ct_sm_seg.nii.gz").dataobj).astype(int)
         seg = np.asarray(nib.load(self.data / "example_seg.nii.gz").dataobj).astype(int)
@@ -247,7 +247,8 @@ class TestBundleRuns(unittest.TestCase):
         provenance = json.loads((out / "provenance.json").read_text())
         self.assertEqual(provenance["checkpoint"]["sha256"], hashlib.sha256(checkpoint.read_bytes()).hexdigest())
         self.assertEqual(provenance["datalist"]["sha256"], hashlib.sha256(datalist.read_bytes()).hexdigest())
-        self.assertEqual(provenance["versions"]["bundle"], json.loads((CONFIGS / "metadata.json").read_text())["version"])
+        version = json.loads((CONFIGS / "metadata.json").read_text())["version"]
+        self.assertEqual(provenance["versions"]["bundle"], version)
         self.assertEqual(provenance["precision"]["used"], resolve_autocast("auto", provenance["device"]) or "fp32")
         self.assertEqual(provenance["config"]["config"]["output_dir"], str(out))
 
