@@ -27,13 +27,14 @@ SUMMARY = "metrics_summary"
 
 _OVERLAP = (
     "a class empty in both the truth and the prediction scores 1, empty in only one of them ~0 (the paper's eps "
-    "convention, (2 TP + eps) / (|P| + |G| + eps) with eps 1e-15; MONAI's MeanDice with ignore_empty=False gives the "
-    "same)"
+    "convention, e.g. Dice = (2 TP + eps) / (|P| + |G| + eps) with eps 1e-15; MONAI's DiceMetric with "
+    "ignore_empty=False gives the same)"
 )
 _HD95 = (
     "undefined (not finite: null in JSON, left out of means, counted in not_finite) when the truth or the prediction "
     "is empty; in the source grid's units (mm for NIfTI / DICOM, pixels for PNG / JPEG)"
 )
+_CLASS_MEAN = "<metric> is the mean of <metric>_<class> over the classes with a finite value (NaN when none has one)"
 #: the one empty-mask convention of every metric a report may hold (the summary JSON repeats those it holds)
 EMPTY_MASK_CONVENTIONS = {
     **{name: f"{name} on the network's grid: {_OVERLAP}" for name in OVERLAP_METRIC_NAMES},
@@ -204,6 +205,9 @@ class SegmentationReportWriter(MetricsSaver):
             "conventions": conventions,
             "skipped": skipped,
         }
+        if self.class_names is not None:
+            summary["classes"] = self.class_names
+            summary["class_mean"] = _CLASS_MEAN
         with open(os.path.join(self.save_dir, f"{SUMMARY}.json"), "w") as f:
             json.dump(summary, f, indent=1)
         stat_names = ["mean", "std", "median", "min", "max", "count", "not_finite"]

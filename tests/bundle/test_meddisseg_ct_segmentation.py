@@ -244,6 +244,8 @@ class TestBundleRuns(unittest.TestCase):
             expected = 1.0 if not p.any() and not t.any() else 2 * (p & t).sum() / (p.sum() + t.sum())
             self.assertAlmostEqual(float(rows[0][f"dice_source_size_{organ}"]), expected, places=4, msg=organ)
         self.assertIn("empty in both", summary["conventions"]["dice_source_size"])
+        self.assertEqual(summary["classes"], list(organs))
+        self.assertIn("over the classes with a finite value", summary["class_mean"])
         provenance = json.loads((out / "provenance.json").read_text())
         self.assertEqual(provenance["checkpoint"]["sha256"], hashlib.sha256(checkpoint.read_bytes()).hexdigest())
         self.assertEqual(provenance["datalist"]["sha256"], hashlib.sha256(datalist.read_bytes()).hexdigest())
