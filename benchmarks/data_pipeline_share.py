@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from pathlib import Path
 
 from ignite.handlers.time_profilers import BasicTimeProfiler
 from monai.bundle import ConfigWorkflow
 
-from meddisseg_monai.data import default_data_root
+from meddisseg_monai.data import DATA_ROOT_ENV
 from meddisseg_monai.data.demo import kvasir_subset
 from meddisseg_monai.utils import describe_precision
 
@@ -50,7 +51,7 @@ def main() -> None:
     parser.add_argument("--val_images", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--num_workers", type=int, default=None, help="the DataLoaders' workers (default: the bundle's)")
-    parser.add_argument("--data_root", default=str(default_data_root()))
+    parser.add_argument("--data_root", default=os.environ.get(DATA_ROOT_ENV) or str(BUNDLE.parents[2] / "shared" / "data"))
     parser.add_argument("--output", default=None, help="also write the result as JSON here")
     args = parser.parse_args()
 

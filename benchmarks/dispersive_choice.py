@@ -38,7 +38,7 @@ from PIL import Image
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from meddisseg_monai.data import default_data_root  # noqa: E402
+from meddisseg_monai.data import DATA_ROOT_ENV  # noqa: E402
 from meddisseg_monai.losses import DispersiveLoss, MedDisSegLoss  # noqa: E402
 from meddisseg_monai.losses.diagnostics import dispersive_diagnostics  # noqa: E402
 from meddisseg_monai.networks import MedDisSeg  # noqa: E402
@@ -107,7 +107,7 @@ def measure(network, batches, objective) -> dict[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data_root", default=default_data_root())
+    parser.add_argument("--data_root", default=os.environ.get(DATA_ROOT_ENV) or str(REPO_ROOT.parent / "shared" / "data"))
     parser.add_argument("--image_size", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=200)

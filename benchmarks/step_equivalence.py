@@ -40,6 +40,7 @@ import copy
 import inspect
 import json
 import math
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -51,7 +52,7 @@ import torch.nn.functional as F
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from meddisseg_monai.data import default_data_root  # noqa: E402
+from meddisseg_monai.data import DATA_ROOT_ENV  # noqa: E402
 from meddisseg_monai.losses import MedDisSegLoss, MedDisSegStage1Loss  # noqa: E402
 from meddisseg_monai.networks import MedDisSeg, MedDisSegStage1  # noqa: E402
 from meddisseg_monai.networks.weights import convert_reference_state_dict  # noqa: E402
@@ -382,7 +383,7 @@ def masks(ref, folder: Path, reference, train_ids, val_ids, steps: int, batch_si
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference_repo", required=True, help="a local clone of xiaoquan-1/Med-DisSeg")
-    parser.add_argument("--data_root", default=default_data_root())
+    parser.add_argument("--data_root", default=os.environ.get(DATA_ROOT_ENV) or str(REPO_ROOT.parent / "shared" / "data"))
     parser.add_argument("--image_size", type=int, default=256)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--stages", default="2,1")

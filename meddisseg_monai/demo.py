@@ -170,7 +170,9 @@ def run_demo(
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    dataset_dir, datalist = prepare_demo_data(str(out), train=train_images, validation=validation_images, source=source)
+    dataset_dir, datalist = prepare_demo_data(
+        str(out), train=train_images, validation=validation_images, source=source, bundle_root=str(bundle)
+    )
     with open(datalist) as f:
         splits = json.load(f)
     _say(f"data: {dataset_dir} ({len(splits['training'])} training, {len(splits['validation'])} validation, "

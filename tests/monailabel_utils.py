@@ -140,6 +140,29 @@ def install_bundle(app_dir: str | os.PathLike, bundle_dir: str | os.PathLike, na
     return target
 
 
+def configure_bundle(bundle_copy: Path, settings: dict) -> None:
+    """Set top-level values in the copy's train and inference configs (what a MONAI Label user edits)."""
+    for name in ("train.json", "inference.json"):
+        path = bundle_copy / "configs" / name
+        config = json.loads(path.read_text())
+        config.update({k: v for k, v in settings.items() if k in config})
+        path.write_text(json.dumps(config, indent=4))
+
+
+def initial_weights(bundle_copy: Path) -> Path:
+    """An untrained network of the copy's inference config (seed 0), saved as its ``models/model.pt``."""
+    import torch  # only here: the rest of this module needs neither torch nor MONAI
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(bundle_copy / "configs" / "inference.json"))
+    torch.manual_seed(0)
+    path = bundle_copy / "models" / "model.pt"
+    path.parent.mkdir(exist_ok=True)
+    torch.save(parser.get_parsed_content("network_def").state_dict(), path)
+    return path
+
+
 def _image_suffix(path: Path) -> str:
     name = path.name
     for suffix in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"):

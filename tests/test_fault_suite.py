@@ -55,6 +55,7 @@ from meddisseg_monai.utils.command_line import UnknownOverrideError
 from tests.utils import (
     BUNDLE_ROOT,
     REPO_ROOT,
+    bundle_copy,
     bundle_overrides,
     checked_output,
     kvasir_batch,
@@ -192,7 +193,7 @@ class TestOverrides(_Tmp):
         last = result.stderr.strip().splitlines()[-1]
         self.assertIn("meddisseg: error: UnknownOverrideError", last)
         self.assertIn("--image_size", last)
-        self.assertFalse((BUNDLE_ROOT / "inference").exists())
+        self.assertFalse((bundle_copy() / "inference").exists())
 
     @parameterized.expand([[64, 64, True], [[64, 48], 256, False]])
     def test_trained_image_size(self, recorded, given, agrees):

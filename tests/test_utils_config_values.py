@@ -6,7 +6,7 @@ import unittest
 
 from parameterized import parameterized
 
-from meddisseg_monai.utils import as_bool, optional
+from meddisseg_monai.utils import Flags, as_bool, optional
 
 BOOL_CASES = [
     [True, True], [False, False], ["true", True], ["False", False], ["false", False], [" YES ", True], ["no", False],
@@ -24,6 +24,12 @@ class TestConfigValues(unittest.TestCase):
     def test_as_bool_rejects(self, value):
         with self.assertRaisesRegex(ValueError, "boolean flag"):
             as_bool(value)
+
+    def test_flags_parse_each_option_once(self):
+        flags = Flags(save_masks="false", progress_bar=True, resume="YES")
+        self.assertEqual((flags.save_masks, flags.progress_bar, flags.resume), (False, True, True))
+        with self.assertRaisesRegex(ValueError, "--save_masks: expected a boolean flag"):
+            Flags(save_masks="ture")
 
     @parameterized.expand(OPTIONAL_CASES)
     def test_optional(self, value, expected):

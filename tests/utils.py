@@ -7,10 +7,13 @@ root is ``$MEDDISSEG_DATA_ROOT`` or ``<repository>/../shared/data``.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 from pathlib import Path
 
@@ -18,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from meddisseg_monai.data import DATA_ROOT_ENV, default_data_root
+from meddisseg_monai.data import DATA_ROOT_ENV
 from meddisseg_monai.utils import bf16_native, describe_precision
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "bundle_overrides",
     "checked_output",
     "run_bundle",
+    "bundle_copy",
     "run_bundle_distributed",
     "skip_unless_native_bf16",
     "NATIVE_BF16",
@@ -51,8 +55,8 @@ skip_unless_native_bf16 = unittest.skipUnless(NATIVE_BF16, EMULATED_BF16_REASON)
 
 
 def data_root() -> Path:
-    """``$MEDDISSEG_DATA_ROOT`` or ``<repository>/../shared/data`` (the package's own default)."""
-    return Path(default_data_root()).resolve()
+    """``$MEDDISSEG_DATA_ROOT`` or ``<repository>/../shared/data`` (the bundles' default inside a checkout)."""
+    return Path(os.environ.get(DATA_ROOT_ENV) or REPO_ROOT.parent / "shared" / "data").resolve()
 
 
 def shared_data_path(*parts: str) -> Path:
@@ -86,16 +90,46 @@ def kvasir_datalist(path: Path, train: int = 6, validation: int = 2, test: int =
     return path, folder
 
 
+_BUNDLE_COPIES: dict[Path, Path] = {}
+_RUN_OUTPUTS = ("models", "eval", "logs", "inference", "__pycache__")
+
+
+def bundle_copy(bundle_root: Path = BUNDLE_ROOT) -> Path:
+    """A copy of the bundle folder outside the repository, made once per test process (as MONAI Label and
+    ``monai.bundle download`` place a bundle): no default data path reaches the repository from there."""
+    bundle_root = Path(bundle_root).resolve()
+    if bundle_root not in _BUNDLE_COPIES:
+        folder = Path(tempfile.mkdtemp(prefix="meddisseg-bundle-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        copy = folder / bundle_root.name
+        shutil.copytree(bundle_root, copy, ignore=lambda _, names: [n for n in names if n in _RUN_OUTPUTS])
+        (copy / "models").mkdir()
+        _BUNDLE_COPIES[bundle_root] = copy
+    return _BUNDLE_COPIES[bundle_root]
+
+
 def run_bundle(
-    configs: list[str], *args: str, timeout: int = 600, launcher: list[str] | None = None, bundle_root: Path = BUNDLE_ROOT
+    configs: list[str],
+    *args: str,
+    timeout: int = 600,
+    launcher: list[str] | None = None,
+    bundle_root: Path = BUNDLE_ROOT,
+    in_repository: bool = False,
 ) -> subprocess.CompletedProcess:
     """``python -m monai.bundle run --config_file [configs] <args>`` in the bundle folder (the documented way): the 2D
-    bundle's, or ``bundle_root``; ``launcher`` replaces ``python`` (e.g. by torchrun's command line)."""
+    bundle's, or ``bundle_root``; ``launcher`` replaces ``python`` (e.g. by torchrun's command line).
+
+    The bundle runs from a copy outside the repository (:func:`bundle_copy`), so every test that passes its data
+    paths also shows that the bundle is self-contained; ``in_repository`` runs the repository's own folder (its
+    defaults: ``data_lists/`` and ``../shared/data``)."""
     config_files = "[" + ",".join(f"'configs/{c}'" for c in configs) + "]"
     command = [*(launcher or [sys.executable]), "-m", "monai.bundle", "run", "--config_file", config_files, *args]
     env = dict(os.environ)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: CI machines are often shared
-    return subprocess.run(command, cwd=bundle_root, capture_output=True, text=True, timeout=timeout, env=env)
+    if not in_repository:
+        env.pop(DATA_ROOT_ENV, None)
+    cwd = bundle_root if in_repository else bundle_copy(bundle_root)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def run_bundle_distributed(configs: list[str], *args: str, nproc: int = 2, **kwargs) -> subprocess.CompletedProcess:

@@ -26,7 +26,15 @@ from .datalist import (
 from .output_names import OutputNames, input_stem, unique_output_names
 from .official import OFFICIAL_BUILDERS, build_official_datalists
 from .skipping import SKIPPED_PATH_KEY, SKIPPED_REASON_KEY, SkipFailedInputs, SkippingDataset
-from .registry import DATA_ROOT_ENV, DATASETS, DatasetSpec, default_data_root, get_dataset, repository_root
+from .locations import (
+    DATA_ROOT_ENV,
+    MissingDataOptionError,
+    default_datalist,
+    default_dataset_dir,
+    required_path,
+    source_checkout,
+)
+from .registry import DATASETS, DatasetSpec, get_dataset
 from .validation import (
     CONVERTED_IMAGE_MODES,
     IMAGE_MODES,
@@ -69,7 +77,11 @@ __all__ = [
     "check_items",
     "check_training_batches",
     "check_unique_names",
-    "default_data_root",
+    "default_dataset_dir",
+    "default_datalist",
+    "MissingDataOptionError",
+    "required_path",
+    "source_checkout",
     "get_dataset",
     "inference_datalist",
     "input_stem",
@@ -78,7 +90,6 @@ __all__ = [
     "pair_images_and_masks",
     "read_datalist_json",
     "relative_entry",
-    "repository_root",
     "unique_output_names",
     "write_datalist",
 ]

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .datalist import read_datalist_json
+from .locations import MissingDataOptionError, required_path
 
 __all__ = [
     "LABEL_SETS",
@@ -139,14 +140,17 @@ def _join(dataset_dir: str | os.PathLike, value: str) -> str:
     return value if os.path.isabs(value) else os.path.normpath(os.path.join(dataset_dir, value))
 
 
-def load_ct_cases(datalist: str | os.PathLike, dataset_dir: str | os.PathLike, key: str) -> list[dict]:
-    """The cases under ``key`` (``"training"``, ``"validation"``, ``"testing"``) of a Decathlon-style datalist, with
+def load_ct_cases(datalist: str | os.PathLike | None, dataset_dir: str | os.PathLike | None, key: str) -> list[dict]:
+    """The cases under ``key`` (``"training"``, ``"validation"``, ``"test"``) of a Decathlon-style datalist, with
     ``image`` and ``label`` joined to ``dataset_dir`` (absolute paths stay) and every other field (e.g. a per-case
     ``source_labels``) kept as it is.
 
     Raises:
+        MissingDataOptionError: ``datalist`` or ``dataset_dir`` not given (``None``).
         FileNotFoundError / ValueError: the datalist is missing or not JSON, or has no list under ``key``.
     """
+    datalist = required_path(datalist, "datalist", "datalist")
+    dataset_dir = required_path(dataset_dir, "dataset_dir", f"dataset folder for the datalist {datalist}")
     content = _read_datalist(datalist)
     cases = content.get(key)
     if not isinstance(cases, list):
@@ -168,8 +172,8 @@ def _is_nifti(path: str) -> bool:
 def resolve_ct_inputs(
     input: str | os.PathLike | Sequence | None,
     datalist: str | os.PathLike | None = None,
-    dataset_dir: str | os.PathLike = ".",
-    key: str = "testing",
+    dataset_dir: str | os.PathLike | None = None,
+    key: str = "test",
 ) -> list[dict]:
     """The volumes an inference run reads, as ``[{"image": path}, ...]``.
 
@@ -183,7 +187,10 @@ def resolve_ct_inputs(
     """
     if input is None or (isinstance(input, str) and not input.strip()):
         if datalist is None:
-            raise ValueError("no inference input: set `input` (a volume, a DICOM folder or a folder of volumes).")
+            raise MissingDataOptionError(
+                "nothing to segment: pass --input (a volume, a DICOM folder or a folder of volumes), or --datalist PATH"
+                " with --dataset_dir PATH."
+            )
         return [{"image": case["image"]} for case in load_ct_cases(datalist, dataset_dir, key)]
     paths = [input] if isinstance(input, (str, os.PathLike)) else list(input)
     images = []

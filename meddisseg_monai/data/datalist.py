@@ -10,6 +10,7 @@ from pathlib import Path
 
 from monai.data import load_decathlon_datalist
 
+from .locations import MissingDataOptionError, required_path
 from .skipping import describe_skipped
 from .validation import DatalistError, check_items
 
@@ -33,9 +34,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
 def load_datalist(
-    datalist: str | os.PathLike,
+    datalist: str | os.PathLike | None,
     split: str,
-    dataset_dir: str | os.PathLike,
+    dataset_dir: str | os.PathLike | None,
     check: bool = True,
     mask_threshold: float = 127,
     require_label: bool = True,
@@ -55,10 +56,12 @@ def load_datalist(
         ``[{"image": abs_path, "label": abs_path}, ...]``.
 
     Raises:
+        MissingDataOptionError: ``datalist`` or ``dataset_dir`` not given (``None``).
         FileNotFoundError: the datalist or the dataset folder does not exist.
         DatalistError: the split is absent or empty, or entries are unusable (every one named).
     """
-    datalist = str(datalist)
+    datalist = required_path(datalist, "datalist", "datalist")
+    dataset_dir = required_path(dataset_dir, "dataset_dir", f"dataset folder for the datalist {datalist}")
     if not os.path.isfile(datalist):
         raise FileNotFoundError(f"datalist {datalist} not found (pass --datalist PATH).")
     if not os.path.isdir(dataset_dir):
@@ -124,11 +127,11 @@ def _inference_items(
     if input:
         return [{"image": p} for p in list_images(input)], str(input)
     if datalist:
-        if dataset_dir is None:
-            raise ValueError("a datalist needs its dataset_dir.")
         entries = load_datalist(datalist, split, dataset_dir, check=False, require_label=False)
         return [{"image": e["image"]} for e in entries], f"{datalist} [{split}]"
-    raise ValueError("inference needs --input (an image or a folder) or --datalist.")
+    raise MissingDataOptionError(
+        "nothing to segment: pass --input (an image or a folder), or --datalist PATH with --dataset_dir PATH."
+    )
 
 
 def inference_datalist(

@@ -14,7 +14,8 @@ from monai.data.synthetic import create_test_image_2d
 from PIL import Image
 
 from .datalist import write_datalist
-from .registry import default_data_root, get_dataset
+from .locations import default_dataset_dir
+from .registry import get_dataset
 
 __all__ = ["prepare_demo_data", "synthetic_dataset", "kvasir_subset"]
 
@@ -77,7 +78,12 @@ def synthetic_dataset(
 
 
 def prepare_demo_data(
-    output_dir: str, train: int = 24, validation: int = 8, test: int | None = None, source: str = "auto"
+    output_dir: str,
+    train: int = 24,
+    validation: int = 8,
+    test: int | None = None,
+    source: str = "auto",
+    bundle_root: str | None = None,
 ) -> tuple[str, str]:
     """Prepare the demo's data; returns ``(dataset_dir, datalist)``.
 
@@ -87,8 +93,12 @@ def prepare_demo_data(
             8 synthetic ones).
         source: ``"kvasir"`` (the real images under the data root), ``"synthetic"``, or ``"auto"`` (Kvasir-SEG when
             it is there).
+        bundle_root: the bundle the demo runs; Kvasir-SEG is looked for where that bundle's default dataset folder is
+            (:func:`~meddisseg_monai.data.default_dataset_dir`: ``$MEDDISSEG_DATA_ROOT`` or ``../shared/data``
+            beside its source checkout).
     """
-    kvasir_dir = Path(default_data_root()) / get_dataset("kvasir_seg").folder
+    folder = get_dataset("kvasir_seg").folder
+    kvasir_dir = Path(default_dataset_dir(bundle_root or ".", folder) or Path(output_dir) / "no_kvasir")
     data_dir = Path(output_dir) / "data"
     use_kvasir = source == "kvasir" or (source == "auto" and (kvasir_dir / "train.txt").is_file())
     if use_kvasir:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-__all__ = ["DatasetSpec", "DATASETS", "get_dataset", "default_data_root", "repository_root", "DATA_ROOT_ENV"]
-
-#: environment variable naming the folder that holds the dataset folders (default: ``<repository>/../shared/data``)
-DATA_ROOT_ENV = "MEDDISSEG_DATA_ROOT"
+__all__ = ["DatasetSpec", "DATASETS", "get_dataset"]
 
 
 @dataclass(frozen=True)
@@ -64,16 +59,3 @@ def get_dataset(name: str) -> DatasetSpec:
     if key not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}.")
     return DATASETS[key]
-
-
-def repository_root() -> Path:
-    """The folder that holds this package (the repository root for an editable install or a clone)."""
-    return Path(__file__).resolve().parents[2]
-
-
-def default_data_root() -> str:
-    """``$MEDDISSEG_DATA_ROOT`` if set, else ``<repository>/../shared/data``."""
-    root = os.environ.get(DATA_ROOT_ENV)
-    if root:
-        return root
-    return str((repository_root() / ".." / "shared" / "data").resolve())

@@ -39,6 +39,13 @@ def _dispersive(dispersive: DispersiveLoss | Mapping | None) -> DispersiveLoss:
     return dispersive
 
 
+def _check_weights(loss_name: str, out_channels: int, dispersive_weight: float) -> None:
+    if out_channels < 1:
+        raise ValueError(f"{loss_name}: out_channels must be >= 1, got {out_channels}.")
+    if dispersive_weight < 0:
+        raise ValueError(f"{loss_name}: dispersive_weight must be >= 0, got {dispersive_weight}.")
+
+
 def _check_outputs(outputs: object, keys: tuple[str, ...], loss_name: str) -> Mapping:
     if not isinstance(outputs, Mapping) or any(k not in outputs for k in keys):
         found = list(outputs) if isinstance(outputs, Mapping) else type(outputs).__name__
@@ -130,15 +137,12 @@ class MedDisSegLoss(_Loss):
         auxiliary_weighting: str = "reference",
     ) -> None:
         super().__init__()
-        if out_channels < 1:
-            raise ValueError(f"MedDisSegLoss: out_channels must be >= 1, got {out_channels}.")
+        _check_weights("MedDisSegLoss", out_channels, dispersive_weight)
         if auxiliary_weighting not in AUXILIARY_WEIGHTINGS:
             raise ValueError(
                 f"MedDisSegLoss: auxiliary_weighting must be one of {AUXILIARY_WEIGHTINGS}, "
                 f"got {auxiliary_weighting!r}."
             )
-        if dispersive_weight < 0:
-            raise ValueError(f"MedDisSegLoss: dispersive_weight must be >= 0, got {dispersive_weight}.")
         self.out_channels = out_channels
         self.segmentation = segmentation_loss(out_channels, smooth)
         self.auxiliary = dice_bce_loss(smooth)
@@ -202,10 +206,7 @@ class MedDisSegStage1Loss(_Loss):
         smooth: float = 1.0,
     ) -> None:
         super().__init__()
-        if out_channels < 1:
-            raise ValueError(f"MedDisSegStage1Loss: out_channels must be >= 1, got {out_channels}.")
-        if dispersive_weight < 0:
-            raise ValueError(f"MedDisSegStage1Loss: dispersive_weight must be >= 0, got {dispersive_weight}.")
+        _check_weights("MedDisSegStage1Loss", out_channels, dispersive_weight)
         self.segmentation = segmentation_loss(out_channels, smooth)
         self.dispersive = _dispersive(dispersive)
         self.dispersive_weight = float(dispersive_weight)

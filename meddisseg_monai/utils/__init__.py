@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .command_line import check_command_line, check_overrides, install_error_summary
-from .config_values import as_bool, optional
+from .config_values import Flags, as_bool, optional
 from .files import OutputFolderError, check_writable
 from .distributed import (
     convert_sync_batchnorm,
@@ -21,6 +21,7 @@ __all__ = [
     "AUTOCAST_DTYPES",
     "OutputFolderError",
     "accelerate_network",
+    "Flags",
     "as_bool",
     "autocast_context",
     "autocast_name",

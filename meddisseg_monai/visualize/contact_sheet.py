@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-import matplotlib
 import numpy as np
+from matplotlib.colors import to_rgba
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from .figures import plt, save_figure
 
 __all__ = ["contact_sheet"]
 
@@ -51,16 +50,10 @@ def contact_sheet(
                 if mask.shape != image.shape[:2]:
                     raise ValueError(f"case {index}: {name} is {mask.shape}, the image {image.shape[:2]}.")
                 overlay = np.zeros((*mask.shape, 4))
-                overlay[mask] = matplotlib.colors.to_rgba(colour, 0.4)
+                overlay[mask] = to_rgba(colour, 0.4)
                 axis.imshow(overlay)
                 if mask.any() and not mask.all():
                     axis.contour(mask, levels=[0.5], colors=colour, linewidths=0.8)
             label = name if offset else case.get("title", name)
             axis.set_title(label, fontsize=7)
-    if title:
-        figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return os.fspath(path)
+    return save_figure(figure, path, title)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-import matplotlib
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from .figures import plt, save_figure
 
 __all__ = ["plot_learning_curves"]
 
@@ -65,10 +63,4 @@ def plot_learning_curves(
         axis.grid(alpha=0.3)
         if len(histories) > 1:
             axis.legend(fontsize=8)
-    if title:
-        figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return os.fspath(path)
+    return save_figure(figure, path, title, dpi=110)

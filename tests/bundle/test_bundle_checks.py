@@ -13,12 +13,14 @@ from monai.bundle import ConfigParser, ConfigWorkflow, ckpt_export, verify_metad
 from parameterized import parameterized
 
 from meddisseg_monai.data import DATASETS
+from meddisseg_monai.schemas import METADATA_SCHEMA
 from tests.utils import BUNDLE_ROOT, kvasir_datalist
 
 CONFIGS = BUNDLE_ROOT / "configs"
 META = str(CONFIGS / "metadata.json")
 LOGGING = str(CONFIGS / "logging.conf")
-SCHEMA = str(BUNDLE_ROOT / "schema" / "meta_schema.json")
+SCHEMA = str(METADATA_SCHEMA)
+CT_CONFIGS = BUNDLE_ROOT.parent / "meddisseg_ct_segmentation" / "configs"
 
 TRAIN_WORKFLOWS = [
     ["stage1", ["train.json", "train_stage1.json"]],
@@ -43,9 +45,12 @@ def _parser(configs: list[str], **overrides) -> ConfigParser:
 
 
 class TestBundleChecks(unittest.TestCase):
-    def test_verify_metadata_offline(self):
-        verify_metadata(meta_file=META, filepath=SCHEMA)
-        metadata = json.loads(Path(META).read_text())
+    @parameterized.expand([["2d", CONFIGS], ["ct", CT_CONFIGS]])
+    def test_verify_metadata_offline(self, _, configs):
+        """One schema, shipped in the package, serves both bundles (MONAI's verify_metadata, no download)."""
+        meta = str(configs / "metadata.json")
+        verify_metadata(meta_file=meta, filepath=SCHEMA)
+        metadata = json.loads(Path(meta).read_text())
         self.assertIn(metadata["version"], metadata["changelog"])
         self.assertEqual(set(metadata["network_data_format"]), {"inputs", "outputs"})
 
@@ -58,7 +63,7 @@ class TestBundleChecks(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, "num_channels"):
                 verify_metadata(meta_file=str(broken), filepath=SCHEMA)
 
-    @parameterized.expand([["2d", CONFIGS], ["ct", BUNDLE_ROOT.parent / "meddisseg_ct_segmentation" / "configs"]])
+    @parameterized.expand([["2d", CONFIGS], ["ct", CT_CONFIGS]])
     def test_optimizer_is_fused_adam(self, _, configs):
         """Fused Adam: one kernel over all parameters (the per-parameter loop, PyTorch's CPU default, took ~7x longer
         per step on the 45 M parameters here), the same update to rounding."""

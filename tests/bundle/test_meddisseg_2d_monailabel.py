@@ -26,35 +26,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from monai.bundle import ConfigParser
 from parameterized import parameterized
 from PIL import Image
 
-from tests.monailabel_utils import MonaiLabelError, MonaiLabelServer, add_study, copy_app, install_bundle, skip_reason
+from tests.monailabel_utils import (
+    MonaiLabelError,
+    MonaiLabelServer,
+    add_study,
+    configure_bundle,
+    copy_app,
+    initial_weights,
+    install_bundle,
+    skip_reason,
+)
 from tests.utils import BUNDLE_ROOT, shared_data_path
 
 MODEL = "meddisseg_2d"
 CPU_SETTINGS = {"image_size": 64, "batch_size": 2, "num_workers": 0, "cache_rate": 0.0, "progress_bar": False}
 FRAMES = 5  # real Kvasir-SEG validation frames in the datastore: the flow labels the first 4, refused labels go to the 5th
 
-
-def configure(bundle_copy: Path, settings: dict) -> None:
-    """Set top-level values in the copy's train and inference configs (what a MONAI Label user edits)."""
-    for name in ("train.json", "inference.json"):
-        path = bundle_copy / "configs" / name
-        config = json.loads(path.read_text())
-        config.update({k: v for k, v in settings.items() if k in config})
-        path.write_text(json.dumps(config, indent=4))
-
-
-def initial_weights(bundle_copy: Path) -> Path:
-    parser = ConfigParser()
-    parser.read_config(str(bundle_copy / "configs" / "inference.json"))
-    torch.manual_seed(0)
-    path = bundle_copy / "models" / "model.pt"
-    path.parent.mkdir(exist_ok=True)
-    torch.save(parser.get_parsed_content("network_def").state_dict(), path)
-    return path
 
 
 def binary_png(mask_jpeg: Path, out: Path, foreground: int = 255, size: tuple[int, int] | None = None) -> Path:
@@ -95,7 +85,7 @@ class TestMonaiLabel2D(unittest.TestCase):
 
         app = copy_app(cls.tmp / "apps")
         cls.bundle = install_bundle(app, BUNDLE_ROOT, MODEL)
-        configure(cls.bundle, CPU_SETTINGS)
+        configure_bundle(cls.bundle, CPU_SETTINGS)
         cls.weights = initial_weights(cls.bundle)
         cls.server = MonaiLabelServer(app, studies, models=MODEL)
         try:

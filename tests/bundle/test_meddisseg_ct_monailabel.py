@@ -20,10 +20,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from monai.bundle import ConfigParser
 
 from meddisseg_monai.data.ct import LABEL_SETS, label_lookup_table
 from tests.monailabel_utils import (
+    configure_bundle,
+    initial_weights,
     MonaiLabelError,
     MonaiLabelServer,
     add_study,
@@ -38,23 +39,6 @@ BUNDLE = REPO_ROOT / "bundle" / "meddisseg_ct_segmentation"
 MODEL = "meddisseg_ct"
 CPU_SETTINGS = {"feature_channels": 32, "roi_size": [32, 32, 32], "spacing": [6.0, 6.0, 6.0], "num_workers": 0}
 
-
-def configure(bundle_copy: Path, settings: dict) -> None:
-    """Set top-level values in the copy's train and inference configs (what a MONAI Label user edits)."""
-    for name in ("train.json", "inference.json"):
-        path = bundle_copy / "configs" / name
-        config = json.loads(path.read_text())
-        config.update({k: v for k, v in settings.items() if k in config})
-        path.write_text(json.dumps(config, indent=4))
-
-
-def initial_weights(bundle_copy: Path) -> Path:
-    parser = ConfigParser()
-    parser.read_config(str(bundle_copy / "configs" / "inference.json"))
-    torch.manual_seed(0)
-    path = bundle_copy / "models" / "model.pt"
-    torch.save(parser.get_parsed_content("network_def").state_dict(), path)
-    return path
 
 
 @pytest.mark.slow
@@ -88,7 +72,7 @@ class TestMonaiLabelServer(unittest.TestCase):
     def test_info_infer_train(self):
         app = download_app(self.tmp / "apps")
         bundle = install_bundle(app, BUNDLE, MODEL)
-        configure(bundle, CPU_SETTINGS)
+        configure_bundle(bundle, CPU_SETTINGS)
         weights = initial_weights(bundle)
         studies = self.studies()
 
@@ -122,7 +106,7 @@ class TestMonaiLabelServer(unittest.TestCase):
         one labelled CT (no validation image at val_split 0.2) trains without validation instead of a silent 200."""
         app = copy_app(self.tmp / "apps")
         bundle = install_bundle(app, BUNDLE, MODEL)
-        configure(bundle, CPU_SETTINGS)
+        configure_bundle(bundle, CPU_SETTINGS)
         weights = initial_weights(bundle)
         studies = self.tmp / "studies"
         table = label_lookup_table("btcv13", "totalsegmentator_v2")

@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from monai.bundle import ConfigParser, ConfigWorkflow, ckpt_export, verify_metadata, verify_net_in_out
+from monai.bundle import ConfigParser, ConfigWorkflow, ckpt_export, verify_net_in_out
 from monai.transforms import LoadImage
 from parameterized import parameterized
 
@@ -52,8 +52,7 @@ def random_checkpoint(path: Path, **overrides) -> None:
 
 
 class TestBundleDefinition(unittest.TestCase):
-    def test_metadata_against_local_schema(self):
-        verify_metadata(meta_file=str(CONFIGS / "metadata.json"), filepath=str(BUNDLE / "schema" / "meta_schema.json"))
+    def test_metadata_describes_the_ct_network(self):  # the schema check of both bundles: tests/bundle/test_bundle_checks.py
         meta = json.loads((CONFIGS / "metadata.json").read_text())
         self.assertIn(meta["version"], meta["changelog"])
         pred = meta["network_data_format"]["outputs"]["pred"]
@@ -185,6 +184,22 @@ class TestBundleRuns(unittest.TestCase):
         checkpoint = self.tmp / "models" / "model.pt"
         self.assertTrue(checkpoint.exists())
         self.assertIn("loss", (self.tmp / "train.log").read_text())
+        # resumable as the 2D bundle: the same command with more epochs goes on from last.pt (LR schedule, early stop)
+        last = torch.load(self.tmp / "models" / "last.pt", map_location="cpu", weights_only=True)
+        self.assertEqual(set(last), {"model", "optimizer", "lr_scheduler", "trainer", "best_checkpoint", "early_stop"})
+        self.assertEqual(last["trainer"]["iteration"], last["trainer"]["epoch_length"])  # one epoch
+        run_ct_bundle(
+            ["configs/train.json"],
+            {**common, "epochs": 2, "ckpt_dir": str(self.tmp / "models"), "output_dir": str(self.tmp / "train")},
+            self.tmp / "resume.log",
+        )
+        resume_log = (self.tmp / "resume.log").read_text()
+        self.assertIn("Restored all variables from", resume_log)
+        self.assertIn("Epoch: 2/2", resume_log)
+        self.assertNotIn("Epoch: 1/2", resume_log)
+        resumed = torch.load(self.tmp / "models" / "last.pt", map_location="cpu", weights_only=True)
+        self.assertEqual(resumed["trainer"]["iteration"], 2 * last["trainer"]["iteration"], "epoch 1 not trained again")
+        self.assertEqual(resumed["trainer"]["max_epochs"], 2)
 
         # evaluation of the trained network, with a bad case that must not stop the good one
         datalist.write_text(json.dumps({"training": [case], "validation": [case, bad]}))

@@ -93,14 +93,14 @@ class TestInputs(unittest.TestCase):
     def test_shipped_datalists_point_at_real_files(self):
         bundle = os.path.join(os.path.dirname(__file__), "..", "..", "bundle", "meddisseg_ct_segmentation")
         datalist = os.path.join(bundle, "data_lists", "totalsegmentator_examples.json")
-        for key in ("training", "validation", "testing"):
+        for key in ("training", "validation", "test"):
             for case in load_ct_cases(datalist, self.data, key):
                 self.assertTrue(os.path.exists(case["image"]), case)
                 self.assertTrue(os.path.exists(case["label"]), case)
         synapse = os.path.join(bundle, "data_lists", "synapse_transunet_split.json")
         self.assertEqual(len(load_ct_cases(synapse, "/synapse", "training")), 18)
-        self.assertEqual(len(load_ct_cases(synapse, "/synapse", "testing")), 12)
-        sources = {case["source_labels"] for case in load_ct_cases(synapse, "/s", "testing")}
+        self.assertEqual(len(load_ct_cases(synapse, "/synapse", "test")), 12)
+        sources = {case["source_labels"] for case in load_ct_cases(synapse, "/s", "test")}
         self.assertEqual(sources, {"btcv13"})
 
 

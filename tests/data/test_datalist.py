@@ -13,11 +13,9 @@ from parameterized import parameterized
 from PIL import Image
 
 from meddisseg_monai.data import (
-    DATA_ROOT_ENV,
     DATASETS,
     DatalistError,
     carve_validation,
-    default_data_root,
     get_dataset,
     inference_datalist,
     load_datalist,
@@ -167,17 +165,6 @@ class TestRegistry(unittest.TestCase):
         self.assertEqual(get_dataset("glas").mask_threshold, 0)
         with self.assertRaisesRegex(ValueError, "choose one of"):
             get_dataset("cityscapes")
-
-    def test_data_root_env(self):
-        previous = os.environ.get(DATA_ROOT_ENV)
-        try:
-            os.environ[DATA_ROOT_ENV] = "/somewhere/data"
-            self.assertEqual(default_data_root(), "/somewhere/data")
-            del os.environ[DATA_ROOT_ENV]
-            self.assertTrue(default_data_root().endswith(os.path.join("shared", "data")))
-        finally:
-            if previous is not None:
-                os.environ[DATA_ROOT_ENV] = previous
 
 
 if __name__ == "__main__":

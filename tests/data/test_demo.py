@@ -11,7 +11,7 @@ from PIL import Image
 
 from meddisseg_monai.data import DATA_ROOT_ENV, load_datalist
 from meddisseg_monai.data.demo import kvasir_subset, prepare_demo_data, synthetic_dataset
-from tests.utils import shared_data_path
+from tests.utils import BUNDLE_ROOT, shared_data_path
 
 SPLITS = [["training", 4], ["validation", 2], ["test", 1]]
 
@@ -31,7 +31,7 @@ class TestDemoData(unittest.TestCase):
     def test_prepare_picks_kvasir_when_present(self):
         shared_data_path("Kvasir-SEG")
         with tempfile.TemporaryDirectory() as tmp:
-            dataset_dir, datalist = prepare_demo_data(tmp, train=3, validation=1, test=1)
+            dataset_dir, datalist = prepare_demo_data(tmp, train=3, validation=1, test=1, bundle_root=str(BUNDLE_ROOT))
             self.assertEqual(Path(dataset_dir).name, "Kvasir-SEG")
             self.assertEqual(len(load_datalist(datalist, "training", dataset_dir)), 3)
 

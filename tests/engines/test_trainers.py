@@ -34,25 +34,30 @@ CASES = [
 ]
 
 
+def train_one_epoch(trainer_cls: type, network: torch.nn.Module, loss: torch.nn.Module) -> tuple:
+    """One epoch of ``trainer_cls`` (Adam 1e-3) on the real batches; returns the trainer and each iteration's terms."""
+    logged = []
+    trainer = trainer_cls(
+        device="cpu",
+        max_epochs=1,
+        train_data_loader=real_loader(),
+        network=network,
+        optimizer=torch.optim.Adam(network.parameters(), 1e-3),
+        loss_function=loss,
+        postprocessing=Compose([MainOutputd(keys="pred")]),
+        train_handlers=[LossTermsHandler()],
+    )
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: logged.append(loss_terms(e.state.output)))
+    trainer.run()
+    return trainer, logged
+
 class TestTrainers(unittest.TestCase):
     @parameterized.expand(CASES)
     def test_one_epoch_updates_the_network_and_logs_every_term(self, _, trainer_cls, net_factory, loss_factory, terms):
         torch.manual_seed(0)
         network = net_factory()
         before = network.encoder.conv1.weight.detach().clone()
-        logged = []
-        trainer = trainer_cls(
-            device="cpu",
-            max_epochs=1,
-            train_data_loader=real_loader(),
-            network=network,
-            optimizer=torch.optim.Adam(network.parameters(), 1e-3),
-            loss_function=loss_factory(),
-            postprocessing=Compose([MainOutputd(keys="pred")]),
-            train_handlers=[LossTermsHandler()],
-        )
-        trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: logged.append(loss_terms(e.state.output)))
-        trainer.run()
+        trainer, logged = train_one_epoch(trainer_cls, network, loss_factory())
         self.assertEqual(len(logged), 2)
         self.assertEqual(set(logged[0]), terms)
         self.assertTrue(all(torch.isfinite(torch.tensor(list(t.values()))).all() for t in logged))
@@ -65,19 +70,7 @@ class TestTrainers(unittest.TestCase):
         torch.manual_seed(0)
         network = MedDisSeg(feature_channels=32, auxiliary_outputs=True)
         loss = MedDisSegLoss(dispersive_weight=0.6)
-        logged = []
-        trainer = SupervisedTrainer(
-            device="cpu",
-            max_epochs=1,
-            train_data_loader=real_loader(),
-            network=network,
-            optimizer=torch.optim.Adam(network.parameters(), 1e-3),
-            loss_function=loss,
-            postprocessing=Compose([MainOutputd(keys="pred")]),
-            train_handlers=[LossTermsHandler()],
-        )
-        trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: logged.append(loss_terms(e.state.output)))
-        trainer.run()
+        _, logged = train_one_epoch(SupervisedTrainer, network, loss)
         t = logged[-1]
         expected = (
             t["mask"]
