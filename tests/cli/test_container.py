@@ -192,10 +192,8 @@ class TestContainerCommands(unittest.TestCase):
             "--conf", "sam2", "false", "--host", "0.0.0.0", "--port", "8000",
         ]  # fmt: skip
         model_dir = "{cwd}/monailabel-apps/monaibundle/model/meddisseg_ct"
-        result = self.container(
-            ["monailabel", *DRY, "--model", "{data}/model.pt", "--conf", "{skip_scoring: false}", "--workers", "1",
-             "--dryrun"]  # fmt: skip
-        )
+        options = ["--model", "{data}/model.pt", "--conf", "{skip_scoring: false}", "--workers", "1", "--dryrun"]
+        result = self.container(["monailabel", *DRY, *options])
         expected = [
             ["{ml}", "-m", "monailabel.main", "apps", "--download", "--name", "monaibundle", "--output",
              "{cwd}/monailabel-apps"],

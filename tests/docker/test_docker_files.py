@@ -109,7 +109,8 @@ class TestDockerfiles(unittest.TestCase):
         excluded = [".git", ".venv*", "runs/", "demo_output/", "**/__pycache__", "bundle/*/models/*", "bundle/*/eval/"]
         for pattern in excluded:
             self.assertIn(pattern, patterns)
-        for needed in ["scripts", "docker", "bundle", "meddisseg_monai", "setup.cfg"]:  # what the images install and run
+        needed_by_the_images = ["scripts", "docker", "bundle", "meddisseg_monai", "setup.cfg"]  # installed and run
+        for needed in needed_by_the_images:
             self.assertFalse(any(p.rstrip("/") == needed for p in patterns), needed)
 
 
