@@ -44,8 +44,17 @@ class TestProvenance(unittest.TestCase):
     def test_command_line_config_merges_files_and_overrides(self):
         bundle = REPO_ROOT / "bundle" / "meddisseg_ct_segmentation" / "configs"
         files = [str(bundle / "train.json"), str(bundle / "evaluate.json")]
-        argv = [BUNDLE_MAIN, "run", "--config_file", repr(files), "--spacing", "[8.0, 8.0, 8.0]", "--tta=true",
-                "--output_dir", "/tmp/eval"]
+        argv = [
+            BUNDLE_MAIN,
+            "run",
+            "--config_file",
+            repr(files),
+            "--spacing",
+            "[8.0, 8.0, 8.0]",
+            "--tta=true",
+            "--output_dir",
+            "/tmp/eval",
+        ]
         record = command_line_config(argv)
         self.assertEqual(record["config_files"], files)
         # values as fire passes them ("true" stays a string)
