@@ -112,27 +112,30 @@ def main() -> None:
 
     import csv
 
-    for name in ("untrained", "trained"):
-        with open(work / name / "per_case.csv") as stream:
+    from meddisseg_monai.data.ct import organ_names
+
+    for name in ("untrained", "trained"):  # the bundles' report: one row per case, one column per metric and organ
+        with open(work / name / "metrics_per_image.csv") as stream:
             for row in csv.DictReader(stream):
-                if row["status"] != "error":
-                    results.setdefault((row["case"], row["organ"]), {})[name] = row
-    lines = ["| case | organ | status (trained) | Dice untrained | Dice trained | HD95 mm untrained | HD95 mm trained |",
-             "|---|---|---|---|---|---|---|"]
+                case = Path(row["image"]).name
+                for organ in organ_names("btcv13"):
+                    results.setdefault((case, organ), {})[name] = {
+                        "dice": row[f"dice_source_size_{organ}"], "hd95_mm": row[f"hd95_source_size_{organ}"]}
+    lines = ["| case | organ | Dice untrained | Dice trained | HD95 mm untrained | HD95 mm trained |",
+             "|---|---|---|---|---|---|"]
     table = []
+    fmt = lambda v: f"{float(v):.3f}" if v not in (None, "", "nan", "inf") else "-"  # noqa: E731
     for (case, organ), rows in results.items():
         u, t = rows.get("untrained", {}), rows.get("trained", {})
-        if t.get("status") == "absent" and u.get("status") == "absent":
-            continue
-        entry = {"case": case, "organ": organ, "status": t.get("status"), "dice_untrained": u.get("dice"),
-                 "dice_trained": t.get("dice"), "hd95_untrained": u.get("hd95_mm"), "hd95_trained": t.get("hd95_mm")}
+        entry = {"case": case, "organ": organ, "dice_untrained": u.get("dice"), "dice_trained": t.get("dice"),
+                 "hd95_untrained": u.get("hd95_mm"), "hd95_trained": t.get("hd95_mm")}
         table.append(entry)
-        fmt = lambda v: f"{float(v):.3f}" if v not in (None, "") else "-"  # noqa: E731
-        lines.append(f"| {case} | {organ} | {entry['status']} | {fmt(entry['dice_untrained'])} | "
+        lines.append(f"| {case} | {organ} | {fmt(entry['dice_untrained'])} | "
                      f"{fmt(entry['dice_trained'])} | {fmt(entry['hd95_untrained'])} | {fmt(entry['hd95_trained'])} |")
-    summaries = {name: json.loads((work / name / "summary.json").read_text()) for name in ("untrained", "trained")}
+    summaries = {name: json.loads((work / name / "metrics_summary.json").read_text())
+                 for name in ("untrained", "trained")}
     report = {"settings": vars(args), "times": times, "per_organ_case": table,
-              "mean_dice": {k: v["mean_dice"] for k, v in summaries.items()},
+              "mean_dice": {k: v["per_image"]["dice_source_size"]["mean"] for k, v in summaries.items()},
               "load_average": os.getloadavg()}
     (work / "learning.json").write_text(json.dumps(report, indent=2))
     print("\n".join(lines))

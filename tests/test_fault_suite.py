@@ -23,14 +23,22 @@ import numpy as np
 import torch
 from ignite.engine import Events
 from ignite.handlers import Checkpoint
+from monai.data import DataLoader
 from monai.engines import SupervisedTrainer
 from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, Orientationd
 from parameterized import parameterized
 from PIL import Image
 
-from meddisseg_monai.data import DatalistError, InferenceInputs, OutputNames, load_datalist, unique_output_names
+from meddisseg_monai.data import (
+    DatalistError,
+    InferenceInputs,
+    OutputNames,
+    SkipFailedInputs,
+    SkippingDataset,
+    load_datalist,
+    unique_output_names,
+)
 from meddisseg_monai.data.ct import label_lookup_table, load_ct_cases
-from meddisseg_monai.evaluation.ct import CTEvaluation, EvaluationError
 from meddisseg_monai.handlers import (
     CheckedCheckpointLoader,
     CheckpointError,
@@ -298,28 +306,23 @@ class TestCTEvaluationFaults(_Tmp):
 
     @parameterized.expand(CT_EVALUATIONS)
     def test_every_entry_is_reported(self, _, folders, evaluated, failed):
+        """The evaluate workflow's loading (SkippingDataset + SkipFailedInputs, no pre-pass): a bad case is left out
+        naming its file and the reason, the others go on, and the run's last step fails when any was left out."""
         cases = [self._case(folder, kind) for folder, kind in folders.items()]
-        predictions = self.tmp / "predictions"
-        evaluation = CTEvaluation(self.tmp / "eval", "btcv13", prediction_dir=predictions)
-        accepted = [] if evaluated == 0 else None
-        if evaluated == 0:
-            with self.assertRaisesRegex(EvaluationError, "no case could be evaluated"):
-                evaluation.screen(cases, _ct_loading())
+        loader = DataLoader(SkippingDataset(cases, _ct_loading()), batch_size=1)
+        inputs = SkipFailedInputs(loader, "CT evaluation cases")
+        loaded = [batch["image"].meta["filename_or_obj"][0] for batch in inputs]
+        self.assertEqual((len(loaded), len(inputs.skipped)), (evaluated, failed))
+        reported = sorted(loaded + [path for path, _ in inputs.skipped])
+        self.assertEqual(reported, sorted(case["image"] for case in cases))  # every entry, though the names repeat
+        for path, reason in inputs.skipped:
+            self.assertIn("label.nii.gz", reason)  # the bad file is the label: named in the reason
+        if failed:
+            expected = "none of the" if not evaluated else f"{failed} of {len(cases)} input"
+            with self.assertRaisesRegex(DatalistError, expected):
+                inputs.finish()
         else:
-            accepted = evaluation.screen(cases, _ct_loading())
-            for case in accepted:  # the network's output, written where SaveImaged would put it: the truth itself
-                seg = nib.load(self.data / "example_seg.nii.gz")
-                truth = label_lookup_table("btcv13", "totalsegmentator_v2")[np.asarray(seg.dataobj).astype(int)]
-                target = predictions / f"{evaluation.output_names.name(case['image'])}_seg.nii.gz"
-                target.parent.mkdir(exist_ok=True)
-                nib.save(nib.Nifti1Image(truth.astype(np.uint8), seg.affine), target)
-            evaluation.run(accepted)
-        summary = json.loads((self.tmp / "eval" / "summary.json").read_text())
-        self.assertEqual((summary["num_entries"], summary["num_evaluated"], summary["num_failed"]), (2, evaluated, failed))
-        reported = {f["case"] for f in summary["failed"]} | {c["case"] for c in accepted or []}
-        self.assertEqual(reported, {f"{folder}_image" for folder in folders})
-        if evaluated:
-            self.assertAlmostEqual(summary["mean_dice"], 1.0, places=5)
+            inputs.finish()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -588,7 +591,7 @@ class TestSolidInputs(_Tmp):
     @parameterized.expand(SOLID_INPUTS)
     def test_refused_naming_the_file(self, _, make, kind, message):
         from meddisseg_monai.data import check_items
-        from meddisseg_monai.evaluation.ct import describe_error
+        from meddisseg_monai.utils.command_line import describe_root_cause as describe_error
 
         item = make(self.tmp)
         with self.assertRaises(Exception) as caught:

@@ -174,3 +174,14 @@ def checked_output(result: subprocess.CompletedProcess, what: str) -> str:
     if result.returncode != 0:
         raise AssertionError(f"{what} failed (exit {result.returncode}):\n{output[-6000:]}")
     return output
+
+
+#: the columns of both bundles' metrics_per_image.csv (the CT bundle adds ``<column>_<organ>`` after each metric)
+REPORT_COLUMNS = ["image", "iou", "dice", "recall", "precision", "dice_source_size", "hd95_source_size"]
+#: the fields of the provenance.json beside every metrics file
+PROVENANCE_FIELDS = {"config", "versions", "bundle_root", "checkpoint", "datalist", "device", "precision"}
+
+
+def report_base_columns(columns: list[str], class_names: list[str] = ()) -> list[str]:
+    """The columns of a metrics CSV without its per-class ``<metric>_<class>`` columns."""
+    return [c for c in columns if not any(c.endswith(f"_{name}") for name in class_names)]

@@ -9,7 +9,7 @@ from .checkpoint_loader import CheckedCheckpointLoader, CheckpointError, check_s
 from .dispersive import DispersiveDiagnosticsHandler
 from .history import EpochHistoryHandler, read_history
 from .finite import FiniteDiskSaver, FiniteOutputGuard, NonFiniteError, NonFiniteGuard, non_finite_tensors
-from .reports import SegmentationReportWriter, item_meta, metric_columns, summarise
+from .reports import EMPTY_MASK_CONVENTIONS, SegmentationReportWriter, item_meta, metric_columns, summarise
 from .loss_terms import LossTermsHandler, loss_terms
 from .samples import SampleRecorder
 from .validation_objective import ValidationObjectiveHandler
@@ -34,6 +34,7 @@ __all__ = [
     "ResumableCheckpointSaver",
     "ResumableEarlyStopHandler",
     "SampleRecorder",
+    "EMPTY_MASK_CONVENTIONS",
     "SegmentationReportWriter",
     "item_meta",
     "metric_columns",

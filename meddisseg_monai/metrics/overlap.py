@@ -31,11 +31,10 @@ def overlap_scores(y_pred: torch.Tensor, y: torch.Tensor, eps: float = 1e-15) ->
         ``(B, C, 4)`` float64 scores.
     """
     dims = list(range(2, y_pred.ndim))
-    p = y_pred.double()
-    g = y.double()
-    tp = (p * g).sum(dim=dims)
-    n_pred = p.sum(dim=dims)
-    n_true = g.sum(dim=dims)
+    p, g = y_pred.bool(), y.bool()  # counted in float64 without a float64 copy of the maps (full-size CT volumes)
+    tp = (p & g).sum(dim=dims, dtype=torch.float64)
+    n_pred = p.sum(dim=dims, dtype=torch.float64)
+    n_true = g.sum(dim=dims, dtype=torch.float64)
     return torch.stack(
         [
             (tp + eps) / (n_pred + n_true - tp + eps),

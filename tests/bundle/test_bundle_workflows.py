@@ -4,6 +4,7 @@ on a few real Kvasir-SEG images at 64^2 for one epoch, then resuming, and bad in
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import shutil
 import tempfile
@@ -15,7 +16,15 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.utils import bundle_overrides, checked_output, kvasir_datalist, run_bundle
+from meddisseg_monai.utils import resolve_autocast
+from tests.utils import (
+    PROVENANCE_FIELDS,
+    REPORT_COLUMNS,
+    bundle_overrides,
+    checked_output,
+    kvasir_datalist,
+    run_bundle,
+)
 
 STAGE1 = ["train.json", "train_stage1.json"]
 STAGE2 = ["train.json"]
@@ -101,6 +110,16 @@ class TestBundleWorkflows(unittest.TestCase):
         self.assertEqual(summary["num_images"], 3)
         self.assertIn("hd95_source_size", summary["per_image"])
         self.assertTrue((eval_dir / "metrics_per_image.json").is_file() and (eval_dir / "metrics_summary.csv").is_file())
+        self.assertEqual(list(rows[0]), REPORT_COLUMNS)  # the CT bundle's columns (tests/bundle/test_meddisseg_ct_...)
+        self.assertEqual(set(summary["conventions"]), set(REPORT_COLUMNS[1:]) | {"val_mean_dice", "val_mean_iou"})
+        provenance = json.loads((eval_dir / "provenance.json").read_text())
+        self.assertEqual(set(provenance), PROVENANCE_FIELDS)
+        checkpoint = self.out / "models" / "model.pt"
+        self.assertEqual(provenance["checkpoint"]["sha256"], hashlib.sha256(checkpoint.read_bytes()).hexdigest())
+        self.assertEqual(provenance["datalist"]["sha256"], hashlib.sha256(self.datalist.read_bytes()).hexdigest())
+        self.assertEqual(provenance["precision"]["used"], resolve_autocast("auto", provenance["device"]) or "fp32")
+        self.assertEqual(provenance["config"]["overrides"]["save_masks"], "true")  # as fire passes it
+        self.assertIsNotNone(provenance["versions"]["bundle"])
         for row in rows:  # masks at the source size, named after the source
             name = Path(row["image"]).stem
             mask = Image.open(eval_dir / "masks" / f"{name}.png")

@@ -1,17 +1,29 @@
-"""Distributed training and evaluation of the 2D bundle: ``torchrun --standalone --nproc_per_node=2`` with Gloo on the
+"""Distributed training and evaluation of the 2D bundle, and distributed evaluation of the CT bundle:
+``torchrun --standalone --nproc_per_node=2`` with Gloo on the
 CPU, one epoch of Stage I and of Stage II on a few real Kvasir-SEG images at 64^2, as a user runs ``multi_gpu_train.json`` /
 ``multi_gpu_evaluate.json``."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import unittest
 from pathlib import Path
 
 import pytest
 
-from tests.utils import bundle_overrides, checked_output, kvasir_datalist, run_bundle, run_bundle_distributed
+from tests.bundle.test_meddisseg_ct_segmentation import BUNDLE as CT_BUNDLE
+from tests.bundle.test_meddisseg_ct_segmentation import SMALL as CT_SMALL
+from tests.bundle.test_meddisseg_ct_segmentation import random_checkpoint
+from tests.utils import (
+    bundle_overrides,
+    checked_output,
+    kvasir_datalist,
+    run_bundle,
+    run_bundle_distributed,
+    shared_data_path,
+)
 
 TRAIN_STAGE1 = ["train.json", "train_stage1.json", "multi_gpu_train.json"]
 TRAIN = ["train.json", "multi_gpu_train.json"]
@@ -87,6 +99,52 @@ class TestDistributedBundle(unittest.TestCase):
         self.assertEqual(summaries[1]["num_images"], 5)
         for name, value in summaries[0]["aggregated"].items():  # float32 means summed in another order: relative
             self.assertAlmostEqual(value, summaries[1]["aggregated"][name], delta=1e-6 * max(1.0, abs(value)), msg=name)
+
+
+@pytest.mark.slow
+class TestDistributedCTEvaluation(unittest.TestCase):
+    """The CT bundle's ``multi_gpu_evaluate.json``: 3 cases over 2 ranks (2 + 1) give the single process's report."""
+
+    def test_distributed_report_equals_single_process(self):
+        data = shared_data_path("CT-TotalSegmentator-examples")
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            cases = []
+            for name in ("a", "b", "c"):  # the same volume under three names: one row each
+                (tmp / name).mkdir()
+                shutil.copy(data / "example_ct_sm.nii.gz", tmp / name / "ct.nii.gz")
+                cases.append({"image": f"{tmp / name / 'ct.nii.gz'}", "label": str(data / "example_seg.nii.gz"),
+                              "source_labels": "totalsegmentator_v2"})
+            datalist = tmp / "datalist.json"
+            datalist.write_text(json.dumps({"training": cases[:1], "validation": cases}))
+            random_checkpoint(tmp / "model.pt")
+            args = []
+            common = {**CT_SMALL, "dataset_dir": str(tmp), "datalist": str(datalist), "num_workers": 0,
+                      "cache_rate": 0, "ckpt_path": str(tmp / "model.pt")}
+            for key, value in common.items():
+                args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+            configs = ["train.json", "evaluate.json"]
+            one, two = ["--output_dir", str(tmp / "one")], ["--output_dir", str(tmp / "two")]
+            checked_output(run_bundle(configs, *args, *one, bundle_root=CT_BUNDLE), "evaluate")
+            distributed = [*configs, "multi_gpu_evaluate.json"]
+            checked_output(
+                run_bundle_distributed(distributed, *args, *two, bundle_root=CT_BUNDLE), "torchrun multi_gpu_evaluate"
+            )
+            rows = {
+                folder: {r["image"]: r for r in json.loads((tmp / folder / "metrics_per_image.json").read_text())}
+                for folder in ("one", "two")
+            }
+            provenance = json.loads((tmp / "two" / "provenance.json").read_text())
+        self.assertEqual(len(rows["one"]), 3)
+        self.assertEqual(set(rows["one"]), set(rows["two"]))
+        for image, row in rows["one"].items():
+            self.assertEqual(list(row), list(rows["two"][image]))
+            for column, value in row.items():
+                if column != "image":
+                    self.assertEqual(value is None, rows["two"][image][column] is None, (image, column))
+                    if value is not None:
+                        self.assertAlmostEqual(value, rows["two"][image][column], places=5, msg=(image, column))
+        self.assertEqual(provenance["device"], "cpu")
 
 
 if __name__ == "__main__":

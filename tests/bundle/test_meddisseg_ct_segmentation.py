@@ -7,6 +7,7 @@ readers and writers, and that outputs land on the input's grid.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -22,8 +23,17 @@ from monai.bundle import ConfigParser, ConfigWorkflow, ckpt_export, verify_net_i
 from monai.transforms import LoadImage
 from parameterized import parameterized
 
-from meddisseg_monai.data.ct import channel_def
-from tests.utils import REPO_ROOT, checked_output, run_bundle, shared_data_path
+from meddisseg_monai.data.ct import channel_def, label_lookup_table, organ_names
+from meddisseg_monai.utils import resolve_autocast
+from tests.utils import (
+    PROVENANCE_FIELDS,
+    REPO_ROOT,
+    REPORT_COLUMNS,
+    checked_output,
+    report_base_columns,
+    run_bundle,
+    shared_data_path,
+)
 
 BUNDLE = REPO_ROOT / "bundle" / "meddisseg_ct_segmentation"
 CONFIGS = BUNDLE / "configs"
@@ -204,22 +214,45 @@ class TestBundleRuns(unittest.TestCase):
         # evaluation of the trained network, with a bad case that must not stop the good one
         datalist.write_text(json.dumps({"training": [case], "validation": [case, bad]}))
         out = self.tmp / "evaluate"
-        run_ct_bundle(
-            ["configs/train.json", "configs/evaluate.json"],
-            {**common, "ckpt_path": str(checkpoint), "output_dir": str(out)},
-            self.tmp / "evaluate.log",
-        )
+        args = []
+        for key, value in {**common, "ckpt_path": str(checkpoint), "output_dir": str(out)}.items():
+            args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+        result = run_bundle(["train.json", "evaluate.json"], *args, bundle_root=BUNDLE)
+        output = result.stdout + result.stderr
+        self.assertNotEqual(result.returncode, 0, output[-3000:])  # a case was left out: the run says so at the end
+        self.assertIn("1 of 2 input(s) could not be read", output.strip().splitlines()[-1])
         self.assert_on_source_grid(out / "predictions" / "example_ct_sm_seg.nii.gz", self.data / "example_ct_sm.nii.gz")
-        summary = json.loads((out / "summary.json").read_text())
-        self.assertEqual((summary["num_cases"], summary["num_failed"]), (2, 1))
-        self.assertIn("nan.nii.gz", summary["failed"][0]["error"])
-        self.assertIn("NaN", summary["failed"][0]["error"])
-        with open(out / "per_case.csv") as stream:
-            rows = [r for r in csv.DictReader(stream) if r["case"] == "example_ct_sm"]
-        self.assertEqual(len(rows), 13)  # one row per BTCV organ
-        statuses = {r["organ"]: r["status"] for r in rows}
-        self.assertIn(statuses["esophagus"], ("absent", "spurious"))  # not in the truth: never scored as missed
-        self.assertNotIn(statuses["liver"], ("absent", "spurious"))
+        summary = json.loads((out / "metrics_summary.json").read_text())
+        self.assertEqual((summary["num_images"], summary["num_skipped"]), (1, 1))
+        self.assertIn("nan.nii.gz", summary["skipped"][0]["image"])
+        self.assertIn("NaN", summary["skipped"][0]["error"])
+        with open(out / "metrics_per_image.csv") as stream:
+            rows = list(csv.DictReader(stream))
+        self.assertEqual([Path(r["image"]).name for r in rows], ["example_ct_sm.nii.gz"])
+        organs = organ_names("btcv13")
+        self.assertEqual(report_base_columns(list(rows[0]), organs), REPORT_COLUMNS)  # the 2D bundle's columns
+        self.assertEqual(set(json.loads((out / "provenance.json").read_text())), PROVENANCE_FIELDS)
+        for metric in ("dice", "dice_source_size", "hd95_source_size"):  # the class mean, then one column per organ
+            columns = [c for c in rows[0] if c == metric or c.removeprefix(f"{metric}_") in organs]
+            self.assertEqual(columns, [metric] + [f"{metric}_{o}" for o in organs])
+        # the source-grid Dice per organ is that of the saved prediction and the label file, with the stated convention
+        prediction = np.asarray(nib.load(out / "predictions" / "example_ct_sm_seg.nii.gz").dataobj).astype(int)
+        seg = np.asarray(nib.load(self.data / "example_seg.nii.gz").dataobj).astype(int)
+        truth = label_lookup_table("btcv13", "totalsegmentator_v2")[seg]
+        for index, organ in enumerate(organs, start=1):
+            p, t = prediction == index, truth == index
+            expected = 1.0 if not p.any() and not t.any() else 2 * (p & t).sum() / (p.sum() + t.sum())
+            self.assertAlmostEqual(float(rows[0][f"dice_source_size_{organ}"]), expected, places=4, msg=organ)
+        self.assertIn("empty in both", summary["conventions"]["dice_source_size"])
+        self.assertEqual(summary["classes"], list(organs))
+        self.assertIn("over the classes with a finite value", summary["class_mean"])
+        provenance = json.loads((out / "provenance.json").read_text())
+        self.assertEqual(provenance["checkpoint"]["sha256"], hashlib.sha256(checkpoint.read_bytes()).hexdigest())
+        self.assertEqual(provenance["datalist"]["sha256"], hashlib.sha256(datalist.read_bytes()).hexdigest())
+        version = json.loads((CONFIGS / "metadata.json").read_text())["version"]
+        self.assertEqual(provenance["versions"]["bundle"], version)
+        self.assertEqual(provenance["precision"]["used"], resolve_autocast("auto", provenance["device"]) or "fp32")
+        self.assertEqual(provenance["config"]["config"]["output_dir"], str(out))
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ class TestCopiedBundleNamesTheMissingOption(unittest.TestCase):
             ["2d_evaluate", BUNDLE_ROOT, ["train.json", "evaluate.json"], [], "no datalist given: pass --datalist PATH"],
             ["2d_train_without_folder", BUNDLE_ROOT, ["train.json"], ["--datalist", "DATALIST"], "pass --dataset_dir"],
             ["ct_train", CT_BUNDLE, ["train.json"], [], "pass --dataset_dir PATH"],
+            ["ct_evaluate", CT_BUNDLE, ["train.json", "evaluate.json"], [], "pass --dataset_dir PATH"],
         ]
     )
     def test_stops_naming_the_option(self, _, bundle, configs, args, message):
