@@ -40,15 +40,15 @@ def source_checkout(bundle_root: str | os.PathLike) -> Path | None:
 
 def default_dataset_dir(bundle_root: str | os.PathLike, folder: str) -> str | None:
     """``$MEDDISSEG_DATA_ROOT/<folder>``; else ``<repository>/../shared/data/<folder>`` for a bundle inside a source
-    checkout, when it exists; else ``None`` (the user must pass ``--dataset_dir``)."""
+    checkout (whether or not it is there: the datalist reader then names the folder it looked for); else ``None``
+    (the user must pass ``--dataset_dir``)."""
     root = os.environ.get(DATA_ROOT_ENV)
     if root:
         return os.path.join(root, folder)
     repository = source_checkout(bundle_root)
     if repository is None:
         return None
-    candidate = repository.parent / "shared" / "data" / folder
-    return str(candidate) if candidate.is_dir() else None
+    return str(repository.parent / "shared" / "data" / folder)
 
 
 def default_datalist(bundle_root: str | os.PathLike, file_name: str) -> str | None:
