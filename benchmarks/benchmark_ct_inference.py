@@ -137,10 +137,29 @@ def main() -> None:
     for roi in args.rois:
         for model in args.models:
             for precision in args.precisions:
-                command = [sys.executable, __file__, "--worker", "--model", model, "--roi", str(roi),
-                           "--precision", precision, "--volume", args.volume, "--spacing", *map(str, args.spacing),
-                           "--out_channels", str(args.out_channels), "--sw_batch_size", str(args.sw_batch_size),
-                           "--overlap", str(args.overlap), "--threads", str(args.threads)]
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    "--model",
+                    model,
+                    "--roi",
+                    str(roi),
+                    "--precision",
+                    precision,
+                    "--volume",
+                    args.volume,
+                    "--spacing",
+                    *map(str, args.spacing),
+                    "--out_channels",
+                    str(args.out_channels),
+                    "--sw_batch_size",
+                    str(args.sw_batch_size),
+                    "--overlap",
+                    str(args.overlap),
+                    "--threads",
+                    str(args.threads),
+                ]
                 load_before = os.getloadavg()[0]
                 done = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
                 if done.returncode != 0:
@@ -162,9 +181,11 @@ def main() -> None:
         if "error" in r:
             print(f"| {r['model']} | {r['roi']}^3 | {r['precision']} | failed: {r['error'].splitlines()[-1]} |")
             continue
-        print(f"| {r['model']} ({r['parameters_m']:.0f} M) | {r['roi']}^3 | {r['precision']} | {r['windows']} | "
-              f"{r['time_s']:.1f} | {r['per_window_s']:.2f} | {r['peak_rss_gib']:.2f} | "
-              f"{r['load_before']:.1f} -> {r['load_after']:.1f} |")
+        print(
+            f"| {r['model']} ({r['parameters_m']:.0f} M) | {r['roi']}^3 | {r['precision']} | {r['windows']} | "
+            f"{r['time_s']:.1f} | {r['per_window_s']:.2f} | {r['peak_rss_gib']:.2f} | "
+            f"{r['load_before']:.1f} -> {r['load_after']:.1f} |"
+        )
     if args.output:
         Path(args.output).write_text(json.dumps({"setup": header, "results": results}, indent=2))
 

@@ -15,7 +15,7 @@ only figures of one run).
 
 Usage::
 
-    .venv/bin/python benchmarks/benchmark_monailabel_concurrency.py                      # project and monaibundle, 1 worker
+    .venv/bin/python benchmarks/benchmark_monailabel_concurrency.py  # project and monaibundle, 1 worker
     .venv/bin/python benchmarks/benchmark_monailabel_concurrency.py --configs project:1 project:2 --image_size 256
 """
 

@@ -62,7 +62,6 @@ def _build(implementation: str, reference_repo: str | None, channels_last: bool,
         network = _load_reference(reference_repo)(use_dispersive_loss=True)
     else:
         from meddisseg_monai.networks import MedDisSeg
-
         from meddisseg_monai.utils import accelerate_network
 
         return accelerate_network(MedDisSeg(auxiliary_outputs=True), channels_last=channels_last, compile=compile)
@@ -86,8 +85,16 @@ def _reference_step_loss(outputs, target):
     b_bg = 1 / (torch.tanh(bg.sum() / (bg.shape[2] * bg.shape[3])) + 1e-15)
     probs = torch.softmax(torch.stack([fg, bg, uc], dim=1), dim=1)
     p_fg, p_bg, p_uc = probs[:, 0], probs[:, 1], probs[:, 2]
-    compl = ((p_fg * p_bg).sum() + (p_fg * p_uc).sum() + (p_bg * p_uc).sum()) / (fg.shape[0] * fg.shape[2] * fg.shape[3])
-    return dice_bce(mask, target) + b_fg * dice_bce(fg, target) + b_bg * dice_bce(bg, 1 - target) + compl + 0.2 * dispersive
+    compl = ((p_fg * p_bg).sum() + (p_fg * p_uc).sum() + (p_bg * p_uc).sum()) / (
+        fg.shape[0] * fg.shape[2] * fg.shape[3]
+    )
+    return (
+        dice_bce(mask, target)
+        + b_fg * dice_bce(fg, target)
+        + b_bg * dice_bce(bg, 1 - target)
+        + compl
+        + 0.2 * dispersive
+    )
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -95,7 +102,11 @@ def worker(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     network = _build(args.implementation, args.reference_repo, args.channels_last, args.compile)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.precision == "bf16" else torch.autocast("cpu", enabled=False)
+    autocast = (
+        torch.autocast("cpu", dtype=torch.bfloat16)
+        if args.precision == "bf16"
+        else torch.autocast("cpu", enabled=False)
+    )
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     rss_after_build = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     times = []
@@ -173,7 +184,9 @@ def flops_worker(args: argparse.Namespace) -> dict:
         network.train()
         with counter:
             outputs = network(x)
-            loss = _reference_step_loss(outputs, y) if args.implementation == "reference" else MedDisSegLoss()(outputs, y)
+            loss = (
+                _reference_step_loss(outputs, y) if args.implementation == "reference" else MedDisSegLoss()(outputs, y)
+            )
             loss = loss["loss"] if isinstance(loss, dict) else loss
             loss.backward()
     return {"flops": counter.get_total_flops()}
@@ -188,7 +201,10 @@ def peak_worker(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     peaks = {}
-    for name, dtype, size in (("fp32", torch.float32, 2048), ("bf16", torch.bfloat16, 2048 if bf16_native("cpu") else 512)):
+    for name, dtype, size in (
+        ("fp32", torch.float32, 2048),
+        ("bf16", torch.bfloat16, 2048 if bf16_native("cpu") else 512),
+    ):
         a, b = torch.rand(size, size, dtype=dtype), torch.rand(size, size, dtype=dtype)
         a @ b  # warm-up
         best = float("inf")
@@ -213,7 +229,9 @@ def agreement_worker(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     folder = Path(args.data_root) / "Kvasir-SEG"
     ids = [line.strip() for line in (folder / "train.txt").read_text().split() if line.strip()]
-    val_ids = [line.strip() for line in (folder / "val.txt").read_text().split() if line.strip()][: args.agreement_images]
+    val_ids = [line.strip() for line in (folder / "val.txt").read_text().split() if line.strip()][
+        : args.agreement_images
+    ]
 
     def load(image_id, size):
         image = Image.open(folder / "images" / f"{image_id}.jpg").convert("RGB").resize((size, size), Image.BILINEAR)
@@ -272,7 +290,9 @@ def run_worker(extra: list[str]) -> dict:
     command = [sys.executable, __file__, "--worker", *extra]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, check=False)
     if result.returncode != 0:
-        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"}
+        return {
+            "error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"
+        }
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -286,10 +306,17 @@ def main() -> None:
     parser.add_argument("--calibration_steps", type=int, default=40)
     parser.add_argument("--agreement_images", type=int, default=20)
     parser.add_argument("--skip_agreement", action="store_true")
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile'd eval (fp32, bf16; channels-last)")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time torch.compile'd eval (fp32, bf16; channels-last)"
+    )
     parser.add_argument("--output", default=None, help="also write the results as JSON here")
-    parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"], default=None,
-                        help="precisions to time (default: fp32, plus bf16 where this CPU computes it natively)")
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=["fp32", "bf16"],
+        default=None,
+        help="precisions to time (default: fp32, plus bf16 where this CPU computes it natively)",
+    )
     # worker-only arguments
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--task", default="speed", help=argparse.SUPPRESS)
@@ -309,20 +336,32 @@ def main() -> None:
     from meddisseg_monai.utils import bf16_native, describe_precision
 
     precisions = args.precisions or (["fp32", "bf16"] if bf16_native("cpu") else ["fp32"])
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {describe_precision('cpu')}, "
-          f"torch {torch.__version__}, {args.threads} threads, {args.repeats} timed repeats after one warm-up; "
-          f"precisions: {', '.join(precisions)}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {describe_precision('cpu')}, "
+        f"torch {torch.__version__}, {args.threads} threads, {args.repeats} timed repeats after one warm-up; "
+        f"precisions: {', '.join(precisions)}"
+    )
     common = ["--threads", str(args.threads), "--repeats", str(args.repeats)]
     if args.reference_repo:
         common += ["--reference_repo", args.reference_repo]
     peak = run_worker(["--task", "peak", "--threads", str(args.threads)])
-    print("matmul peak (GFLOP/s): " + ", ".join(f"{k} {v:.1f}" for k, v in peak.get("gflops", {}).items())
-          + ("" if peak.get("bf16_native", False) else " (bf16 emulated)"))
+    print(
+        "matmul peak (GFLOP/s): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in peak.get("gflops", {}).items())
+        + ("" if peak.get("bf16_native", False) else " (bf16 emulated)")
+    )
     implementations = (["reference"] if args.reference_repo else []) + ["meddisseg_monai"]
-    flops = {(i, m): run_worker(common + ["--task", "flops", "--implementation", i, "--mode", m]).get("flops")
-             for i in implementations for m in ("eval", "train")}
+    flops = {
+        (i, m): run_worker(common + ["--task", "flops", "--implementation", i, "--mode", m]).get("flops")
+        for i in implementations
+        for m in ("eval", "train")
+    }
     for (implementation, mode), count in flops.items():
-        print(f"FLOPs {implementation:16} {mode:5}: {count / 1e9:.1f} G" if count else f"FLOPs {implementation} {mode}: not counted")
+        print(
+            f"FLOPs {implementation:16} {mode:5}: {count / 1e9:.1f} G"
+            if count
+            else f"FLOPs {implementation} {mode}: not counted"
+        )
     configurations = [("meddisseg_monai", p, cl, False) for p in precisions for cl in (False, True)]
     if args.reference_repo:
         configurations = [("reference", p, False, False) for p in precisions] + configurations
@@ -336,8 +375,10 @@ def main() -> None:
         rate = count / seconds / 1e9
         return f"{rate:.0f} GF/s {rate / peak['gflops'][precision]:.0%}"
 
-    header = (f"{'implementation':16} {'precision':9} {'layout':22} {'eval 256^2 b1 (s)':>18} {'(GF/s, of peak)':>16} "
-              f"{'train 128^2 b8 (s)':>19} {'(GF/s, of peak)':>16} {'peak RSS (GiB)':>15}")
+    header = (
+        f"{'implementation':16} {'precision':9} {'layout':22} {'eval 256^2 b1 (s)':>18} {'(GF/s, of peak)':>16} "
+        f"{'train 128^2 b8 (s)':>19} {'(GF/s, of peak)':>16} {'peak RSS (GiB)':>15}"
+    )
     print(header)
     for implementation, precision, channels_last, compiled in configurations:
         flags = common + ["--implementation", implementation, "--precision", precision]
@@ -346,32 +387,59 @@ def main() -> None:
         evaluation = run_worker(flags + ["--mode", "eval"])
         # compiling the training graph (forward and backward) takes far longer than the steps measured here
         training = {"skipped": "eval only with torch.compile"} if compiled else run_worker(flags + ["--mode", "train"])
-        row = {"implementation": implementation, "precision": precision, "channels_last": channels_last,
-               "compile": compiled, "eval": evaluation, "train": training}
+        row = {
+            "implementation": implementation,
+            "precision": precision,
+            "channels_last": channels_last,
+            "compile": compiled,
+            "eval": evaluation,
+            "train": training,
+        }
         results.append(row)
         layout = ("channels_last" if channels_last else "contiguous") + ("+compile" if compiled else "")
         for part, mode in ((evaluation, "eval"), (training, "train")):
             count = flops.get((implementation, mode))
             if count and "median_s" in part:
                 part["gflops_per_s"] = count / part["median_s"] / 1e9
-                part["fraction_of_peak"] = part["gflops_per_s"] / peak["gflops"][precision] if "gflops" in peak else None
-        print(f"{implementation:16} {precision:9} {layout:22} {evaluation.get('median_s', float('nan')):18.3f} "
-              f"{achieved(evaluation.get('median_s'), flops.get((implementation, 'eval')), precision):>16} "
-              f"{training.get('median_s', float('nan')):19.3f} "
-              f"{achieved(training.get('median_s'), flops.get((implementation, 'train')), precision):>16} "
-              f"{training.get('peak_rss_gib', float('nan')):15.2f}"
-              + (f"  error: {evaluation.get('error') or training.get('error')}" if "error" in evaluation or "error" in training else "")
-              + (f"  (first call, compiling: {evaluation['first_call_s']:.1f} s)" if compiled and "first_call_s" in evaluation else ""))
-    summary = {"machine": describe_precision("cpu"), "threads": args.threads, "matmul_peak": peak,
-               "flops": {f"{i}/{m}": c for (i, m), c in flops.items()}, "results": results}
+                part["fraction_of_peak"] = (
+                    part["gflops_per_s"] / peak["gflops"][precision] if "gflops" in peak else None
+                )
+        print(
+            f"{implementation:16} {precision:9} {layout:22} {evaluation.get('median_s', float('nan')):18.3f} "
+            f"{achieved(evaluation.get('median_s'), flops.get((implementation, 'eval')), precision):>16} "
+            f"{training.get('median_s', float('nan')):19.3f} "
+            f"{achieved(training.get('median_s'), flops.get((implementation, 'train')), precision):>16} "
+            f"{training.get('peak_rss_gib', float('nan')):15.2f}"
+            + (
+                f"  error: {evaluation.get('error') or training.get('error')}"
+                if "error" in evaluation or "error" in training
+                else ""
+            )
+            + (
+                f"  (first call, compiling: {evaluation['first_call_s']:.1f} s)"
+                if compiled and "first_call_s" in evaluation
+                else ""
+            )
+        )
+    summary = {
+        "machine": describe_precision("cpu"),
+        "threads": args.threads,
+        "matmul_peak": peak,
+        "flops": {f"{i}/{m}": c for (i, m), c in flops.items()},
+        "results": results,
+    }
     reference = next((r for r in results if r["implementation"] == "reference" and r["precision"] == "fp32"), None)
     if reference and "median_s" in reference["eval"] and "median_s" in reference["train"]:
-        print("\nratios against the reference in fp32 (lower is better; goals in fp32: eval <= 0.5, train step <= 0.7; "
-              "with native bf16: <= 0.4)")
+        print(
+            "\nratios against the reference in fp32 (lower is better; goals in fp32: eval <= 0.5, train step <= 0.7; "
+            "with native bf16: <= 0.4)"
+        )
         for row in results:
             if row["implementation"] == "reference" or "median_s" not in row["eval"]:
                 continue
-            layout = ("channels_last" if row["channels_last"] else "contiguous") + ("+compile" if row["compile"] else "")
+            layout = ("channels_last" if row["channels_last"] else "contiguous") + (
+                "+compile" if row["compile"] else ""
+            )
             eval_ratio = row["eval"]["median_s"] / reference["eval"]["median_s"]
             if "median_s" not in row["train"]:
                 print(f"  {row['precision']:5} {layout:22} eval {eval_ratio:.2f}x")
@@ -379,11 +447,24 @@ def main() -> None:
                 continue
             train_ratio = row["train"]["median_s"] / reference["train"]["median_s"]
             memory_ratio = row["train"]["peak_rss_gib"] / reference["train"]["peak_rss_gib"]
-            print(f"  {row['precision']:5} {layout:22} eval {eval_ratio:.2f}x  train step {train_ratio:.2f}x  peak memory {memory_ratio:.2f}x")
+            print(
+                f"  {row['precision']:5} {layout:22} eval {eval_ratio:.2f}x  train step {train_ratio:.2f}x  "
+                f"peak memory {memory_ratio:.2f}x"
+            )
             row["ratios_vs_reference_fp32"] = {"eval": eval_ratio, "train": train_ratio, "memory": memory_ratio}
     if not args.skip_agreement and "bf16" in precisions:
-        flags = ["--task", "agreement", "--threads", str(args.threads), "--data_root", args.data_root,
-                 "--calibration_steps", str(args.calibration_steps), "--agreement_images", str(args.agreement_images)]
+        flags = [
+            "--task",
+            "agreement",
+            "--threads",
+            str(args.threads),
+            "--data_root",
+            args.data_root,
+            "--calibration_steps",
+            str(args.calibration_steps),
+            "--agreement_images",
+            str(args.agreement_images),
+        ]
         flags += ["--checkpoint", args.checkpoint] if args.checkpoint else []
         agreement = run_worker(flags)
         summary["agreement"] = agreement

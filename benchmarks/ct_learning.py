@@ -75,12 +75,22 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     source = "totalsegmentator_v2"
     datalist = {
-        "training": [{"image": "example_ct.nii.gz", "label": "example_seg_fast_force_split.nii.gz", "source_labels": source}],
+        "training": [
+            {"image": "example_ct.nii.gz", "label": "example_seg_fast_force_split.nii.gz", "source_labels": source}
+        ],
         "validation": [
-            {"case": "example_ct (training volume)", "image": "example_ct.nii.gz",
-             "label": "example_seg_fast_force_split.nii.gz", "source_labels": source},
-            {"case": "example_ct_dicom (other scan)", "image": "example_ct_dicom",
-             "label": "example_seg_dicom.nii.gz", "source_labels": source},
+            {
+                "case": "example_ct (training volume)",
+                "image": "example_ct.nii.gz",
+                "label": "example_seg_fast_force_split.nii.gz",
+                "source_labels": source,
+            },
+            {
+                "case": "example_ct_dicom (other scan)",
+                "image": "example_ct_dicom",
+                "label": "example_seg_dicom.nii.gz",
+                "source_labels": source,
+            },
         ],
     }
     (work / "datalist.json").write_text(json.dumps(datalist, indent=2))
@@ -99,16 +109,28 @@ def main() -> None:
     results, times = {}, {}
     save_untrained(common, work / "untrained.pt")
     times["evaluate_untrained_s"] = bundle_run(
-        train_eval, {**common, "ckpt_path": str(work / "untrained.pt"), "output_dir": str(work / "untrained")},
-        work / "evaluate_untrained.log")
+        train_eval,
+        {**common, "ckpt_path": str(work / "untrained.pt"), "output_dir": str(work / "untrained")},
+        work / "evaluate_untrained.log",
+    )
     times["train_s"] = bundle_run(
         ["configs/train.json"],
-        {**common, "epochs": args.epochs, "val_interval": args.epochs, "learning_rate": args.learning_rate,
-         "num_samples": args.num_samples, "ckpt_dir": str(work / "models"), "output_dir": str(work / "train")},
-        work / "train.log")
+        {
+            **common,
+            "epochs": args.epochs,
+            "val_interval": args.epochs,
+            "learning_rate": args.learning_rate,
+            "num_samples": args.num_samples,
+            "ckpt_dir": str(work / "models"),
+            "output_dir": str(work / "train"),
+        },
+        work / "train.log",
+    )
     times["evaluate_trained_s"] = bundle_run(
-        train_eval, {**common, "ckpt_path": str(work / "models" / "model.pt"), "output_dir": str(work / "trained")},
-        work / "evaluate_trained.log")
+        train_eval,
+        {**common, "ckpt_path": str(work / "models" / "model.pt"), "output_dir": str(work / "trained")},
+        work / "evaluate_trained.log",
+    )
 
     import csv
 
@@ -120,23 +142,40 @@ def main() -> None:
                 case = Path(row["image"]).name
                 for organ in organ_names("btcv13"):
                     results.setdefault((case, organ), {})[name] = {
-                        "dice": row[f"dice_source_size_{organ}"], "hd95_mm": row[f"hd95_source_size_{organ}"]}
-    lines = ["| case | organ | Dice untrained | Dice trained | HD95 mm untrained | HD95 mm trained |",
-             "|---|---|---|---|---|---|"]
+                        "dice": row[f"dice_source_size_{organ}"],
+                        "hd95_mm": row[f"hd95_source_size_{organ}"],
+                    }
+    lines = [
+        "| case | organ | Dice untrained | Dice trained | HD95 mm untrained | HD95 mm trained |",
+        "|---|---|---|---|---|---|",
+    ]
     table = []
     fmt = lambda v: f"{float(v):.3f}" if v not in (None, "", "nan", "inf") else "-"  # noqa: E731
     for (case, organ), rows in results.items():
         u, t = rows.get("untrained", {}), rows.get("trained", {})
-        entry = {"case": case, "organ": organ, "dice_untrained": u.get("dice"), "dice_trained": t.get("dice"),
-                 "hd95_untrained": u.get("hd95_mm"), "hd95_trained": t.get("hd95_mm")}
+        entry = {
+            "case": case,
+            "organ": organ,
+            "dice_untrained": u.get("dice"),
+            "dice_trained": t.get("dice"),
+            "hd95_untrained": u.get("hd95_mm"),
+            "hd95_trained": t.get("hd95_mm"),
+        }
         table.append(entry)
-        lines.append(f"| {case} | {organ} | {fmt(entry['dice_untrained'])} | "
-                     f"{fmt(entry['dice_trained'])} | {fmt(entry['hd95_untrained'])} | {fmt(entry['hd95_trained'])} |")
-    summaries = {name: json.loads((work / name / "metrics_summary.json").read_text())
-                 for name in ("untrained", "trained")}
-    report = {"settings": vars(args), "times": times, "per_organ_case": table,
-              "mean_dice": {k: v["per_image"]["dice_source_size"]["mean"] for k, v in summaries.items()},
-              "load_average": os.getloadavg()}
+        lines.append(
+            f"| {case} | {organ} | {fmt(entry['dice_untrained'])} | "
+            f"{fmt(entry['dice_trained'])} | {fmt(entry['hd95_untrained'])} | {fmt(entry['hd95_trained'])} |"
+        )
+    summaries = {
+        name: json.loads((work / name / "metrics_summary.json").read_text()) for name in ("untrained", "trained")
+    }
+    report = {
+        "settings": vars(args),
+        "times": times,
+        "per_organ_case": table,
+        "mean_dice": {k: v["per_image"]["dice_source_size"]["mean"] for k, v in summaries.items()},
+        "load_average": os.getloadavg(),
+    }
     (work / "learning.json").write_text(json.dumps(report, indent=2))
     print("\n".join(lines))
     print(json.dumps({"mean_dice": report["mean_dice"], "times": times, "load_average": report["load_average"]}))

@@ -50,8 +50,12 @@ def main() -> None:
     parser.add_argument("--train_images", type=int, default=32)
     parser.add_argument("--val_images", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--num_workers", type=int, default=None, help="the DataLoaders' workers (default: the bundle's)")
-    parser.add_argument("--data_root", default=os.environ.get(DATA_ROOT_ENV) or str(BUNDLE.parents[2] / "shared" / "data"))
+    parser.add_argument(
+        "--num_workers", type=int, default=None, help="the DataLoaders' workers (default: the bundle's)"
+    )
+    parser.add_argument(
+        "--data_root", default=os.environ.get(DATA_ROOT_ENV) or str(BUNDLE.parents[2] / "shared" / "data")
+    )
     parser.add_argument("--output", default=None, help="also write the result as JSON here")
     args = parser.parse_args()
 
@@ -95,7 +99,9 @@ def main() -> None:
     print(f"machine: {result['machine']}; {json.dumps(result['settings'])}, num_workers {result['num_workers']}")
     for name in profilers:
         row = result[name]
-        print(f"{name:9} " + "  ".join(f"{k} {row['seconds'][k]:.1f} s ({row['shares'][k]:.1%})" for k in row["seconds"]))
+        print(
+            f"{name:9} " + "  ".join(f"{k} {row['seconds'][k]:.1f} s ({row['shares'][k]:.1%})" for k in row["seconds"])
+        )
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=2))
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -47,7 +46,12 @@ from meddisseg_monai.networks import MedDisSeg  # noqa: E402
 CANDIDATES: dict[str, dict] = {
     "reference_formula": {"variant": "infonce_l2", "temperature": 0.5, "reference_formula": True},
     "l2_flatten_dimension_t0.5": {"variant": "infonce_l2", "temperature": 0.5, "distance_scale": "dimension"},
-    "l2_avg_dimension_t0.5": {"variant": "infonce_l2", "temperature": 0.5, "distance_scale": "dimension", "pooling": "avg"},
+    "l2_avg_dimension_t0.5": {
+        "variant": "infonce_l2",
+        "temperature": 0.5,
+        "distance_scale": "dimension",
+        "pooling": "avg",
+    },
     "l2_flatten_unit_t0.5": {"variant": "infonce_l2", "temperature": 0.5, "distance_scale": "unit"},
     "l2_flatten_unit_t0.1": {"variant": "infonce_l2", "temperature": 0.1, "distance_scale": "unit"},
     "l2_avg_unit_t0.1": {"variant": "infonce_l2", "temperature": 0.1, "distance_scale": "unit", "pooling": "avg"},
@@ -64,7 +68,7 @@ CANDIDATES: dict[str, dict] = {
 
 
 def reference_init(network: torch.nn.Module) -> None:
-    """The reference's ResNet init on the encoder: convolutions kaiming normal (fan_out, ReLU), norms weight 1, bias 0."""
+    """The reference's ResNet init of the encoder: convolutions kaiming normal (fan_out, ReLU), norms 1 and 0."""
     for module in network.encoder.modules():
         if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)):
             torch.nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -107,7 +111,9 @@ def measure(network, batches, objective) -> dict[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data_root", default=os.environ.get(DATA_ROOT_ENV) or str(REPO_ROOT.parent / "shared" / "data"))
+    parser.add_argument(
+        "--data_root", default=os.environ.get(DATA_ROOT_ENV) or str(REPO_ROOT.parent / "shared" / "data")
+    )
     parser.add_argument("--image_size", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=200)
@@ -130,7 +136,8 @@ def main() -> None:
     train_x, train_y = load_pairs(folder, train_ids, args.image_size)
     val_x, val_y = load_pairs(folder, val_ids, args.image_size)
     batches = [
-        (val_x[i : i + args.batch_size], val_y[i : i + args.batch_size]) for i in range(0, len(val_ids), args.batch_size)
+        (val_x[i : i + args.batch_size], val_y[i : i + args.batch_size])
+        for i in range(0, len(val_ids), args.batch_size)
     ]
 
     network = MedDisSeg(encoder_weights=args.encoder_weights)
@@ -142,7 +149,11 @@ def main() -> None:
     generator = torch.Generator().manual_seed(args.seed)
 
     record = {
-        "settings": {**vars(args), "candidates": CANDIDATES, "encoder_init": args.encoder_weights or "reference kaiming fan_out"},
+        "settings": {
+            **vars(args),
+            "candidates": CANDIDATES,
+            "encoder_init": args.encoder_weights or "reference kaiming fan_out",
+        },
         "machine": f"{platform.processor() or platform.machine()}, {args.threads} threads, shared with other agents",
         "checkpoints": [],
     }
@@ -160,7 +171,9 @@ def main() -> None:
             print(f"--- step {step} ({time.time() - started:.0f} s)")
             for name, r in results.items():
                 fraction = f"{r['floor_fraction']:.4f}" if "floor_fraction" in r else "  -   "
-                print(f"  {name:28s} L={r['dispersive']:+.5f} floor_frac={fraction} grad_ratio={r['gradient_ratio']:.3e}")
+                print(
+                    f"  {name:28s} L={r['dispersive']:+.5f} floor_frac={fraction} grad_ratio={r['gradient_ratio']:.3e}"
+                )
             sys.stdout.flush()
             Path(output).write_text(json.dumps(record, indent=1))  # partial results survive an interruption
         if step == args.steps:

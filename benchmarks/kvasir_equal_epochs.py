@@ -60,8 +60,13 @@ ARMS = {
         "stage1": False,
         "overrides": {
             "network_def": {
-                "_target_": "UNet", "spatial_dims": 2, "in_channels": 3, "out_channels": 1,
-                "channels": [32, 64, 128, 256, 512], "strides": [2, 2, 2, 2], "num_res_units": 2,
+                "_target_": "UNet",
+                "spatial_dims": 2,
+                "in_channels": 3,
+                "out_channels": 1,
+                "channels": [32, 64, 128, 256, 512],
+                "strides": [2, 2, 2, 2],
+                "num_res_units": 2,
             },
             "loss": PLAIN_LOSS,
             "optimizer#params": "$@network.parameters()",
@@ -72,7 +77,11 @@ ARMS = {
         "stage1": False,
         "overrides": {
             "network_def": {
-                "_target_": "SegResNet", "spatial_dims": 2, "in_channels": 3, "out_channels": 1, "init_filters": 32,
+                "_target_": "SegResNet",
+                "spatial_dims": 2,
+                "in_channels": 3,
+                "out_channels": 1,
+                "init_filters": 32,
             },
             "loss": PLAIN_LOSS,
             "optimizer#params": "$@network.parameters()",
@@ -150,12 +159,18 @@ def run_stage(arm: str, stage: str, epochs: int, overrides: dict, args: argparse
     @trainer.on(Events.EPOCH_COMPLETED)
     def _progress(engine):
         m = evaluator.state.metrics
-        print(f"[{arm}] {stage} epoch {engine.state.epoch}/{epochs}: val mDSC {m.get('val_mean_dice', float('nan')):.4f}"
-              f" mIoU {m.get('val_mean_iou', float('nan')):.4f} ({time.strftime('%H:%M:%S')})", flush=True)
+        print(
+            f"[{arm}] {stage} epoch {engine.state.epoch}/{epochs}: val mDSC {m.get('val_mean_dice', float('nan')):.4f}"
+            f" mIoU {m.get('val_mean_iou', float('nan')):.4f} ({time.strftime('%H:%M:%S')})",
+            flush=True,
+        )
         now = time.perf_counter()
         if args.time_limit_minutes and (now - START) + (now - epoch_start[0]) > 60 * args.time_limit_minutes:
-            print(f"[{arm}] {stage}: stopping after epoch {engine.state.epoch}, another would pass the time limit of "
-                  f"{args.time_limit_minutes} minutes", flush=True)
+            print(
+                f"[{arm}] {stage}: stopping after epoch {engine.state.epoch}, another would pass the time limit of "
+                f"{args.time_limit_minutes} minutes",
+                flush=True,
+            )
             engine.terminate()
         epoch_start[0] = now
 
@@ -209,12 +224,22 @@ def main() -> None:
     parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, of {', '.join(ARMS)}")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--time_limit_minutes", type=float, default=0.0,
-                        help="stop (resumably) after the epoch that another epoch would take past this; 0: none")
-    parser.add_argument("--autocast", default="fp32", help="fp32 (the CPU default here), auto (bf16 where native) or bf16")
+    parser.add_argument(
+        "--time_limit_minutes",
+        type=float,
+        default=0.0,
+        help="stop (resumably) after the epoch that another epoch would take past this; 0: none",
+    )
+    parser.add_argument(
+        "--autocast", default="fp32", help="fp32 (the CPU default here), auto (bf16 where native) or bf16"
+    )
     parser.add_argument("--num_workers", type=int, default=0, help="data-loading workers")
-    parser.add_argument("--dropout_source_size", type=int, default=32,
-                        help="coarse-dropout hole size in source pixels (16 for images pre-resized by 1/2)")
+    parser.add_argument(
+        "--dropout_source_size",
+        type=int,
+        default=32,
+        help="coarse-dropout hole size in source pixels (16 for images pre-resized by 1/2)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work_dir", default=str(REPO / "benchmarks" / "work" / "kvasir_equal_epochs"))
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results"))
@@ -226,7 +251,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     Path(args.work_dir).mkdir(parents=True, exist_ok=True)
-    args.datalist_file = subset_datalist(Path(args.dataset_dir), Path(args.work_dir) / "datalist.json", args.train_images)
+    args.datalist_file = subset_datalist(
+        Path(args.dataset_dir), Path(args.work_dir) / "datalist.json", args.train_images
+    )
     settings = {k: v for k, v in vars(args).items() if k not in ("output", "work_dir", "datalist_file", "dataset_dir")}
     settings.update(
         machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
@@ -245,18 +272,26 @@ def main() -> None:
             result["stage1"] = {"history": stage1, **summarise(stage1)}
         stage2 = run_stage(arm, "stage2", args.epochs, spec["overrides"], args)
         result.update(history=stage2, **summarise(stage2))
-        result["wall_seconds_all_stages"] = round(result["wall_seconds"] + result.get("stage1", {}).get("wall_seconds", 0), 1)
+        result["wall_seconds_all_stages"] = round(
+            result["wall_seconds"] + result.get("stage1", {}).get("wall_seconds", 0), 1
+        )
         results[arm] = result
         write_results(results, settings, args)
-        print(f"[{arm}] best mDSC {result['best_by_miou']['val_mean_dice']:.4f} (epoch {result['best_by_miou']['epoch']}),"
-              f" final mDSC {result['final']['val_mean_dice']:.4f}, {result['wall_seconds_all_stages']:.0f} s", flush=True)
+        print(
+            f"[{arm}] best mDSC {result['best_by_miou']['val_mean_dice']:.4f} "
+            f"(epoch {result['best_by_miou']['epoch']}),"
+            f" final mDSC {result['final']['val_mean_dice']:.4f}, {result['wall_seconds_all_stages']:.0f} s",
+            flush=True,
+        )
 
     stem = write_results(results, settings, args)
     print(f"\n{'arm':<26}{'best mDSC':>10}{'best mIoU':>10}{'final mDSC':>11}{'final mIoU':>11}{'wall (s)':>10}")
     for arm, r in results.items():
         b, f = r["best_by_miou"], r["final"]
-        print(f"{arm:<26}{b['val_mean_dice']:>10.4f}{b['val_mean_iou']:>10.4f}{f['val_mean_dice']:>11.4f}"
-              f"{f['val_mean_iou']:>11.4f}{r['wall_seconds_all_stages']:>10.0f}")
+        print(
+            f"{arm:<26}{b['val_mean_dice']:>10.4f}{b['val_mean_iou']:>10.4f}{f['val_mean_dice']:>11.4f}"
+            f"{f['val_mean_iou']:>11.4f}{r['wall_seconds_all_stages']:>10.0f}"
+        )
     print(f"written: {stem}.json, {stem}.png")
 
 

@@ -122,7 +122,9 @@ def run_model(model: str, args: argparse.Namespace, work: Path) -> dict:
     result: dict = {"model": model}
     if model == "unet":
         workflow = _workflow(["train.json"], {**base, **UNET})
-        result["parameters_M"] = round(sum(p.numel() for p in workflow.parser.get_parsed_content("network").parameters()) / 1e6, 2)
+        result["parameters_M"] = round(
+            sum(p.numel() for p in workflow.parser.get_parsed_content("network").parameters()) / 1e6, 2
+        )
         result["training"] = _train(workflow, budget)
     else:
         width = {"meddisseg": 128, "meddisseg_w32": 32}[model]
@@ -132,10 +134,16 @@ def run_model(model: str, args: argparse.Namespace, work: Path) -> dict:
         torch.save(stage1.parser.get_parsed_content("network").state_dict(), stage1_file)
         workflow = _workflow(
             ["train.json"],
-            {**base, "stage1_model_file": str(stage1_file), "network_def#feature_channels": width,
-             "encoder_learning_rate": args.encoder_learning_rate},
+            {
+                **base,
+                "stage1_model_file": str(stage1_file),
+                "network_def#feature_channels": width,
+                "encoder_learning_rate": args.encoder_learning_rate,
+            },
         )
-        result["parameters_M"] = round(sum(p.numel() for p in workflow.parser.get_parsed_content("network").parameters()) / 1e6, 2)
+        result["parameters_M"] = round(
+            sum(p.numel() for p in workflow.parser.get_parsed_content("network").parameters()) / 1e6, 2
+        )
         result["training"] = _train(workflow, budget * (1 - args.stage1_share))
     result["validation"] = _validate(workflow)
     return result
@@ -180,7 +188,9 @@ def main() -> None:
         iterations = r["training"]["iterations"] + r.get("stage1", {}).get("iterations", 0)
         epochs = r["training"]["epochs"] + r.get("stage1", {}).get("epochs", 0)
         v = r["validation"]
-        print(f"{r['model']:<16}{r['parameters_M']:>11}{iterations:>12}{epochs:>8.2f}{v['val_mean_dice']:>10.4f}{v['val_mean_iou']:>10.4f}")
+        print(
+            f"{r['model']:<16}{r['parameters_M']:>11}{iterations:>12}{epochs:>8.2f}{v['val_mean_dice']:>10.4f}{v['val_mean_iou']:>10.4f}"
+        )
     print(f"written: {os.path.join(args.output, name)}")
 
 

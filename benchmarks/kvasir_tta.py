@@ -36,7 +36,9 @@ def evaluate(tta: bool, checkpoint: str, output_dir: Path, extra: list[str]) -> 
         "--num_workers", "0", "--device", "cpu", *extra,
     ]  # fmt: skip
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=BUNDLE, capture_output=True, text=True, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    result = subprocess.run(
+        command, cwd=BUNDLE, capture_output=True, text=True, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    )
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"evaluate --tta {tta} failed:\n{(result.stdout + result.stderr)[-4000:]}")
@@ -62,7 +64,9 @@ def main() -> None:
         if metric not in s_off:
             continue
         off, on = s_off[metric]["mean"], s_on[metric]["mean"]
-        deltas = [float(r_on[k][metric]) - float(r_off[k][metric]) for k in r_off if r_off[k].get(metric) not in ("", None)]
+        deltas = [
+            float(r_on[k][metric]) - float(r_off[k][metric]) for k in r_off if r_off[k].get(metric) not in ("", None)
+        ]
         better = sum(d > 1e-9 for d in deltas) if metric != "hd95_source_size" else sum(d < -1e-9 for d in deltas)
         worse = sum(d < -1e-9 for d in deltas) if metric != "hd95_source_size" else sum(d > 1e-9 for d in deltas)
         result[metric] = {"tta_false": off, "tta_true": on, "images_better": better, "images_worse": worse}

@@ -28,10 +28,27 @@ KVASIR = REPO_ROOT.parent / "shared" / "data" / "Kvasir-SEG" / "images"
 
 def run(folder: Path, model: Path, image_size: int, factor: float, out: Path) -> dict:
     command = [
-        "/usr/bin/time", "-f", "MAXRSS_KB %M", sys.executable, "-m", "monai.bundle", "run",
-        "--config_file", "configs/inference.json", "--input", str(folder), "--model_file", str(model),
-        "--image_size", str(image_size), "--shrink_large_factor", str(factor), "--output_dir", str(out),
-        "--progress_bar", "false",
+        "/usr/bin/time",
+        "-f",
+        "MAXRSS_KB %M",
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        "configs/inference.json",
+        "--input",
+        str(folder),
+        "--model_file",
+        str(model),
+        "--image_size",
+        str(image_size),
+        "--shrink_large_factor",
+        str(factor),
+        "--output_dir",
+        str(out),
+        "--progress_bar",
+        "false",
     ]
     start = time.perf_counter()
     result = subprocess.run(command, cwd=BUNDLE, capture_output=True, text=True)

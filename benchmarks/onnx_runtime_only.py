@@ -13,8 +13,10 @@ Two steps, two environments:
 
 ::
 
-    .venv/bin/python benchmarks/onnx_runtime_only.py prepare --bundle 2d --checkpoint runs/kvasir/models/model.pt --output /tmp/ort
-    .venv/bin/python benchmarks/onnx_runtime_only.py prepare --bundle ct --size 64 --feature_channels 32 --output /tmp/ort
+    .venv/bin/python benchmarks/onnx_runtime_only.py prepare --bundle 2d \\
+        --checkpoint runs/kvasir/models/model.pt --output /tmp/ort
+    .venv/bin/python benchmarks/onnx_runtime_only.py prepare --bundle ct --size 64 --feature_channels 32 \\
+        --output /tmp/ort
     python3 -m venv /tmp/ort-venv && /tmp/ort-venv/bin/pip install onnxruntime numpy
     /tmp/ort-venv/bin/python benchmarks/onnx_runtime_only.py check --output /tmp/ort
 
@@ -31,9 +33,14 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-BUNDLES = {"2d": REPO_ROOT / "bundle" / "meddisseg_2d_segmentation", "ct": REPO_ROOT / "bundle" / "meddisseg_ct_segmentation"}
-CONVERTER_KWARGS = ("{'dynamo': False, 'opset_version': 17, 'input_names': ['image'], 'output_names': ['pred'], "
-                    "'dynamic_axes': {'image': {0: 'batch'}, 'pred': {0: 'batch'}}}")
+BUNDLES = {
+    "2d": REPO_ROOT / "bundle" / "meddisseg_2d_segmentation",
+    "ct": REPO_ROOT / "bundle" / "meddisseg_ct_segmentation",
+}
+CONVERTER_KWARGS = (
+    "{'dynamo': False, 'opset_version': 17, 'input_names': ['image'], 'output_names': ['pred'], "
+    "'dynamic_axes': {'image': {0: 'batch'}, 'pred': {0: 'batch'}}}"
+)
 MAX_ABS_DIFFERENCE, MIN_DICE = 1e-3, 0.999
 
 
@@ -51,8 +58,11 @@ def mean_dice(a, b) -> float:
     """Dice of the masks, averaged over the classes present in either."""
     import numpy as np
 
-    scores = [2 * np.logical_and(a[:, c], b[:, c]).sum() / (a[:, c].sum() + b[:, c].sum())
-              for c in range(a.shape[1]) if a[:, c].sum() + b[:, c].sum()]
+    scores = [
+        2 * np.logical_and(a[:, c], b[:, c]).sum() / (a[:, c].sum() + b[:, c].sum())
+        for c in range(a.shape[1])
+        if a[:, c].sum() + b[:, c].sum()
+    ]
     return float(np.mean(scores)) if scores else 1.0
 
 
@@ -66,7 +76,9 @@ def _inputs(bundle: str, parser, size: int):
         folder = data_root / "Kvasir-SEG"
         ids = (folder / "val.txt").read_text().split()[:4]
         preprocessing = parser.get_parsed_content("preprocessing")
-        return torch.stack([preprocessing({"image": str(folder / "images" / f"{i}.jpg")})["image"].as_tensor() for i in ids]).float()
+        return torch.stack(
+            [preprocessing({"image": str(folder / "images" / f"{i}.jpg")})["image"].as_tensor() for i in ids]
+        ).float()
     source = data_root / "CT-TotalSegmentator-examples" / "example_ct.nii.gz"
     image = parser.get_parsed_content("preprocessing")({"image": str(source)})["image"]
     crop = ResizeWithPadOrCrop((size,) * 3)
@@ -110,15 +122,36 @@ def prepare(args: argparse.Namespace) -> None:
     with torch.no_grad():
         reference = network(x).numpy()
     onnx_file = output / f"{args.bundle}.onnx"
-    command = [sys.executable, "-m", "monai.bundle", "onnx_export", "network_def", "--filepath", str(onnx_file),
-               "--ckpt_file", checkpoint, "--meta_file", str(configs / "metadata.json"),
-               "--config_file", str(configs / "inference.json"), "--use_trace", "True",
-               "--input_shape", str([1, *x.shape[1:]]), "--converter_kwargs", CONVERTER_KWARGS, *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "onnx_export",
+        "network_def",
+        "--filepath",
+        str(onnx_file),
+        "--ckpt_file",
+        checkpoint,
+        "--meta_file",
+        str(configs / "metadata.json"),
+        "--config_file",
+        str(configs / "inference.json"),
+        "--use_trace",
+        "True",
+        "--input_shape",
+        str([1, *x.shape[1:]]),
+        "--converter_kwargs",
+        CONVERTER_KWARGS,
+        *extra,
+    ]
     print("export:", " ".join(command), flush=True)
     subprocess.run(command, check=True, cwd=bundle_dir)
     np.savez(output / f"{args.bundle}_reference.npz", image=x.numpy(), logits=reference)
-    print(f"wrote {onnx_file} and {output / f'{args.bundle}_reference.npz'} (inputs {list(x.shape)}, logits "
-          f"{list(reference.shape)}, foreground fraction {float(1 - masks(reference)[:, 0].mean()) if reference.shape[1] > 1 else float(masks(reference).mean()):.2f})")
+    foreground = float(1 - masks(reference)[:, 0].mean()) if reference.shape[1] > 1 else float(masks(reference).mean())
+    print(
+        f"wrote {onnx_file} and {output / f'{args.bundle}_reference.npz'} (inputs {list(x.shape)}, logits "
+        f"{list(reference.shape)}, foreground fraction {foreground:.2f})"
+    )
 
 
 def check(args: argparse.Namespace) -> None:
@@ -144,8 +177,13 @@ def check(args: argparse.Namespace) -> None:
         dice = mean_dice(masks(logits), masks(saved["logits"]))
         ok = difference <= MAX_ABS_DIFFERENCE and dice >= MIN_DICE
         failed |= not ok
-        results[onnx_file.stem] = {"inputs": list(saved["image"].shape), "max_abs_logit_difference": difference,
-                                   "mask_dice": dice, "seconds": round(seconds, 2), "ok": ok}
+        results[onnx_file.stem] = {
+            "inputs": list(saved["image"].shape),
+            "max_abs_logit_difference": difference,
+            "mask_dice": dice,
+            "seconds": round(seconds, 2),
+            "ok": ok,
+        }
     if not results:
         raise SystemExit(f"no .onnx files in {args.output}")
     print(json.dumps({"onnxruntime": ort.__version__, "numpy": np.__version__, "results": results}, indent=1))

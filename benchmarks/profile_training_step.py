@@ -75,7 +75,9 @@ def real_batch(size: int, batch_size: int, data_root: Path) -> tuple[torch.Tenso
     return torch.stack(images), torch.stack(masks)
 
 
-def _capture_calls(network: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor) -> list[tuple[str, nn.Module, tuple]]:
+def _capture_calls(
+    network: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor
+) -> list[tuple[str, nn.Module, tuple]]:
     """(name, module, inputs) of every call of ``modules`` during one train-mode forward of ``network``."""
     calls = []
     handles = [
@@ -232,8 +234,12 @@ def profile(args: argparse.Namespace) -> dict:
         "step_s_median": statistics.median(whole),
         "parts_sum_s": total_time,
         "gflop_per_step": total_flops / 1e9,
-        "blocks": {k: {"s": t, "time_share": t / total_time, "flop_share": f / total_flops} for k, (t, f) in rows.items()},
-        "layers": {k: {"s": t, "time_share": t / total_time, "flop_share": f / total_flops} for k, (t, f) in layer_rows.items()},
+        "blocks": {
+            k: {"s": t, "time_share": t / total_time, "flop_share": f / total_flops} for k, (t, f) in rows.items()
+        },
+        "layers": {
+            k: {"s": t, "time_share": t / total_time, "flop_share": f / total_flops} for k, (t, f) in layer_rows.items()
+        },
         "operators_top15": [
             {"name": e.key, "self_share": e.self_cpu_time_total / total_self, "calls": e.count} for e in operators[:15]
         ],
@@ -242,10 +248,13 @@ def profile(args: argparse.Namespace) -> dict:
 
 
 def print_result(result: dict) -> None:
-    print(f"machine: {result['machine']}, {result['threads']} threads; Stage {result['stage']} step at "
-          f"{result['image_size']}^2, batch {result['batch_size']}, {result['autocast']}: median {result['step_s_median']:.2f} s "
-          f"({result['gflop_per_step']:.0f} GFLOP, {result['gflop_per_step'] / result['step_s_median']:.0f} GFLOP/s); "
-          f"parts timed alone sum to {result['parts_sum_s']:.2f} s")
+    print(
+        f"machine: {result['machine']}, {result['threads']} threads; Stage {result['stage']} step at "
+        f"{result['image_size']}^2, batch {result['batch_size']}, {result['autocast']}: "
+        f"median {result['step_s_median']:.2f} s "
+        f"({result['gflop_per_step']:.0f} GFLOP, {result['gflop_per_step'] / result['step_s_median']:.0f} GFLOP/s); "
+        f"parts timed alone sum to {result['parts_sum_s']:.2f} s"
+    )
     print(f"{'part':34} {'time (s)':>9} {'time share':>11} {'FLOP share':>11}")
     for section in ("blocks", "layers"):
         for name, row in sorted(result[section].items(), key=lambda kv: -kv[1]["s"]):

@@ -133,7 +133,10 @@ def reference_stage2_terms(ref, outputs, y1, y2) -> dict[str, torch.Tensor]:
     }
     weight = ref["dispersive_config"].get("dispersive_loss_weight", 0.6)
     terms["total"] = (
-        terms["mask"] + beta1 * terms["foreground"] + beta2 * terms["background"] + terms["complementary"]
+        terms["mask"]
+        + beta1 * terms["foreground"]
+        + beta2 * terms["background"]
+        + terms["complementary"]
         + weight * dispersive
     )
     return terms
@@ -243,7 +246,12 @@ def stage2(ref, x_bgr, y, seed: int) -> dict:
     for name, parameter in reference.named_parameters():
         groups[0 if name.startswith(("layer0", "layer1", "layer2", "layer3")) else 1]["params"].append(parameter)
     reference_total, _ = ref["run_engine"].train(
-        reference, [(x_bgr, (y, 1 - y))], torch.optim.Adam(groups), ref["DiceBCELoss"](), "cpu", ref["dispersive_config"]
+        reference,
+        [(x_bgr, (y, 1 - y))],
+        torch.optim.Adam(groups),
+        ref["DiceBCELoss"](),
+        "cpu",
+        ref["dispersive_config"],
     )
     reference_terms["total (its train())"] = reference_total
     our_terms["total (its train())"] = our_terms["total"]
@@ -351,22 +359,35 @@ def masks(ref, folder: Path, reference, train_ids, val_ids, steps: int, batch_si
             parser = ConfigParser()
             parser.read_config(str(bundle / "configs" / "inference.json"))
             parser.update(
-                {"bundle_root": str(bundle), "output_dir": tmp, "model_file": str(Path(tmp) / "model.pt"),
-                 "input": str(inputs), "device": "cpu", "save_overlays": False, "save_probabilities": True,
-                 "image_size": size}  # fmt: skip
+                {
+                    "bundle_root": str(bundle),
+                    "output_dir": tmp,
+                    "model_file": str(Path(tmp) / "model.pt"),
+                    "input": str(inputs),
+                    "device": "cpu",
+                    "save_overlays": False,
+                    "save_probabilities": True,
+                    "image_size": size,
+                }  # fmt: skip
             )
             parser.get_parsed_content("initialize")
             parser.get_parsed_content("evaluator").run()
             for image_id in val_ids:
                 expected = reference_probabilities[image_id]
-                read = lambda kind: cv2.imread(str(Path(tmp) / "inference" / kind / f"{image_id}.png"), cv2.IMREAD_GRAYSCALE)  # noqa: E731
-                mask, probability = read("masks") > 127, read("probabilities") / 255.0
+                mask, probability = (
+                    cv2.imread(str(Path(tmp) / "inference" / kind / f"{image_id}.png"), cv2.IMREAD_GRAYSCALE)
+                    for kind in ("masks", "probabilities")
+                )
+                mask, probability = mask > 127, probability / 255.0
                 median = float(np.median(expected))
                 results.append(
-                    {"id": image_id, "dice_at_0.5": dice(expected > 0.5, mask),
-                     "dice_at_reference_median": dice(expected > median, probability > median),
-                     "max_probability_difference": float(np.abs(expected - probability).max()),
-                     "reference_foreground_at_0.5": float((expected > 0.5).mean())}  # fmt: skip
+                    {
+                        "id": image_id,
+                        "dice_at_0.5": dice(expected > 0.5, mask),
+                        "dice_at_reference_median": dice(expected > median, probability > median),
+                        "max_probability_difference": float(np.abs(expected - probability).max()),
+                        "reference_foreground_at_0.5": float((expected > 0.5).mean()),
+                    }  # fmt: skip
                 )
         mean = {k: float(np.mean([r[k] for r in results])) for k in ("dice_at_0.5", "dice_at_reference_median")}
         label = "as converted (BGR -> RGB)" if channel_order == "bgr" else "without the colour conversion"
@@ -383,7 +404,9 @@ def masks(ref, folder: Path, reference, train_ids, val_ids, steps: int, batch_si
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference_repo", required=True, help="a local clone of xiaoquan-1/Med-DisSeg")
-    parser.add_argument("--data_root", default=os.environ.get(DATA_ROOT_ENV) or str(REPO_ROOT.parent / "shared" / "data"))
+    parser.add_argument(
+        "--data_root", default=os.environ.get(DATA_ROOT_ENV) or str(REPO_ROOT.parent / "shared" / "data")
+    )
     parser.add_argument("--image_size", type=int, default=256)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--stages", default="2,1")
@@ -414,17 +437,31 @@ def main() -> None:
         if fitted is None:
             torch.manual_seed(args.seed)
             fitted = ref["MedDisSeg2"](use_dispersive_loss=True)
-        print(f"\nMasks ({args.masks} fitting steps of the reference at {args.image_size}^2, lr {args.fit_learning_rate})")
+        print(
+            f"\nMasks ({args.masks} fitting steps of the reference at {args.image_size}^2, lr {args.fit_learning_rate})"
+        )
         val_ids = (folder / "val.txt").read_text().split()[: args.mask_images]
         record["masks"] = masks(
-            ref, folder, fitted.train(), train_ids, val_ids, args.masks, args.batch_size, args.image_size,
+            ref,
+            folder,
+            fitted.train(),
+            train_ids,
+            val_ids,
+            args.masks,
+            args.batch_size,
+            args.image_size,
             args.fit_learning_rate,
         )
     if args.output:
         Path(args.output).write_text(json.dumps(record, indent=1, default=str))
     worst_terms = max(
-        (row["relative"] for stage in ("stage2", "stage1") if stage in record for name, row in record[stage]["terms"].items()
-         if not name.startswith("dispersive")),
+        (
+            row["relative"]
+            for stage in ("stage2", "stage1")
+            if stage in record
+            for name, row in record[stage]["terms"].items()
+            if not name.startswith("dispersive")
+        ),
         default=math.nan,
     )
     worst_step = max((record[s]["after"]["parameter"] for s in ("stage2", "stage1") if s in record), default=math.nan)

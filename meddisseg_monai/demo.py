@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data.demo import prepare_demo_data
 from .data.datalist import write_datalist
+from .data.demo import prepare_demo_data
 from .handlers.history import read_history
 from .visualize import contact_sheet, plot_learning_curves
 
@@ -47,8 +47,11 @@ def _follow_history(history_file: Path, stage: str, epochs: int, stop: threading
             continue
         for record in history[shown:]:
             dice = record.get("val_mean_dice")
-            _say(f"  {stage} epoch {record['epoch']}/{epochs}: training loss {record.get('train_loss', float('nan')):.3f}, "
-                 f"validation mDSC {dice if dice is None else round(dice, 3)} ({record['elapsed_seconds']:.0f} s)")
+            _say(
+                f"  {stage} epoch {record['epoch']}/{epochs}: "
+                f"training loss {record.get('train_loss', float('nan')):.3f}, "
+                f"validation mDSC {dice if dice is None else round(dice, 3)} ({record['elapsed_seconds']:.0f} s)"
+            )
         shown = len(history)
 
 
@@ -175,63 +178,101 @@ def run_demo(
     )
     with open(datalist) as f:
         splits = json.load(f)
-    _say(f"data: {dataset_dir} ({len(splits['training'])} training, {len(splits['validation'])} validation, "
-         f"{len(splits['test'])} test images; datalist {datalist}), {image_size}x{image_size}")
+    _say(
+        f"data: {dataset_dir} ({len(splits['training'])} training, {len(splits['validation'])} validation, "
+        f"{len(splits['test'])} test images; datalist {datalist}), {image_size}x{image_size}"
+    )
     common = {
-        "bundle_root": bundle, "dataset_dir": dataset_dir, "datalist": datalist, "output_dir": out,
-        "num_workers": num_workers, "device": "cpu",
+        "bundle_root": bundle,
+        "dataset_dir": dataset_dir,
+        "datalist": datalist,
+        "output_dir": out,
+        "num_workers": num_workers,
+        "device": "cpu",
     }
     resize = {"preprocessing_resize#0#anti_aliasing": "[False, False]"} if reference_resize else {}
     training = {
-        **common, **resize, "seed": seed, "image_size": image_size, "batch_size": batch_size, "progress_bar": False,
+        **common,
+        **resize,
+        "seed": seed,
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "progress_bar": False,
         "dispersive_log_interval": 0,  # the diagnostics' extra backward passes are for long runs
-        "learning_rate": learning_rate, "encoder_learning_rate": learning_rate,
+        "learning_rate": learning_rate,
+        "encoder_learning_rate": learning_rate,
     }
     seconds = {}
     seconds["stage1"] = _bundle_run(
-        "stage1", [configs / "train.json", configs / "train_stage1.json"],
+        "stage1",
+        [configs / "train.json", configs / "train_stage1.json"],
         {**training, "epochs": stage1_epochs, "checkpoint_interval": stage1_epochs},
-        out, follow=(out / "logs" / "stage1" / "history.json", "stage1", stage1_epochs),
+        out,
+        follow=(out / "logs" / "stage1" / "history.json", "stage1", stage1_epochs),
     )
     seconds["stage2"] = _bundle_run(
-        "stage2", [configs / "train.json"], {**training, "epochs": stage2_epochs, "checkpoint_interval": stage2_epochs},
-        out, follow=(out / "logs" / "stage2" / "history.json", "stage2", stage2_epochs),
+        "stage2",
+        [configs / "train.json"],
+        {**training, "epochs": stage2_epochs, "checkpoint_interval": stage2_epochs},
+        out,
+        follow=(out / "logs" / "stage2" / "history.json", "stage2", stage2_epochs),
     )
     evaluation = [configs / "train.json", configs / "evaluate.json"]
     seconds["evaluate"] = _bundle_run("evaluate", evaluation, {**common, **resize, "save_masks": True}, out)
     untrained = out / "models" / "untrained" / "model.pt"
     _save_untrained(bundle, untrained, seed)
     seconds["evaluate_untrained"] = _bundle_run(
-        "evaluate_untrained", evaluation,
-        {**common, **resize, "image_size": image_size, "best_model_file": untrained, "eval_dir": out / "eval_untrained"},
+        "evaluate_untrained",
+        evaluation,
+        {
+            **common,
+            **resize,
+            "image_size": image_size,
+            "best_model_file": untrained,
+            "eval_dir": out / "eval_untrained",
+        },
         out,
     )
     figure_list = write_datalist(
         out / "data" / "figure_images.json",
         {"test": _evenly_spaced(splits["test"], figure_images)},
-        name="demo figure images", description="test images evenly spaced through the split",
+        name="demo figure images",
+        description="test images evenly spaced through the split",
     )
     seconds["inference"] = _bundle_run(
-        "inference", [configs / "inference.json"],
-        {**common, "datalist": figure_list, "save_probabilities": True,
-         **({f"preprocessing#transforms#{_resize_index(configs / 'inference.json')}#anti_aliasing": False}
-            if reference_resize else {})}, out
+        "inference",
+        [configs / "inference.json"],
+        {
+            **common,
+            "datalist": figure_list,
+            "save_probabilities": True,
+            **(
+                {f"preprocessing#transforms#{_resize_index(configs / 'inference.json')}#anti_aliasing": False}
+                if reference_resize
+                else {}
+            ),
+        },
+        out,
     )
 
     trained, baseline = _summary(out / "eval"), _summary(out / "eval_untrained")
     stage1_history = read_history(out / "logs" / "stage1" / "history.json")
-    stage2_history = [{**e, "epoch": e["epoch"] + len(stage1_history)}  # Stage II's epochs follow Stage I's
-                      for e in read_history(out / "logs" / "stage2" / "history.json")]
+    stage2_history = [
+        {**e, "epoch": e["epoch"] + len(stage1_history)}  # Stage II's epochs follow Stage I's
+        for e in read_history(out / "logs" / "stage2" / "history.json")
+    ]
     curve = plot_learning_curves(
         {"Stage I (its own head)": stage1_history, "Stage II": stage2_history},
         out / "learning_curve.png",
         quantities=("train_loss", "val_mean_dice"),
         title=f"{len(splits['training'])} training images at {image_size}^2; validation: {len(splits['validation'])} "
         "held-out training-split images; dashed: the 120 test images",
-        reference_lines={"val_mean_dice": {
-            f"untrained network, test {baseline['dice']['mean']:.3f}": baseline["dice"]["mean"],
-            f"final model, test {trained['dice']['mean']:.3f}": trained["dice"]["mean"],
-        }},
+        reference_lines={
+            "val_mean_dice": {
+                f"untrained network, test {baseline['dice']['mean']:.3f}": baseline["dice"]["mean"],
+                f"final model, test {trained['dice']['mean']:.3f}": trained["dice"]["mean"],
+            }
+        },
     )
     sheet = contact_sheet(
         _figure_cases(out / "eval", dataset_dir, _evenly_spaced(splits["test"], figure_images)),
@@ -244,10 +285,18 @@ def run_demo(
         "trained": {k: trained[k]["mean"] for k in ("dice", "iou", "dice_source_size", "hd95_source_size")},
         "untrained": {k: baseline[k]["mean"] for k in ("dice", "iou")},
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
-        "settings": {"image_size": image_size, "stage1_epochs": stage1_epochs, "stage2_epochs": stage2_epochs,
-                     "train_images": train_images, "validation_images": validation_images,
-                     "batch_size": batch_size, "learning_rate": learning_rate, "source": source,
-                     "reference_resize": reference_resize, "num_workers": num_workers},
+        "settings": {
+            "image_size": image_size,
+            "stage1_epochs": stage1_epochs,
+            "stage2_epochs": stage2_epochs,
+            "train_images": train_images,
+            "validation_images": validation_images,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "source": source,
+            "reference_resize": reference_resize,
+            "num_workers": num_workers,
+        },
         "figures": {"learning_curve": curve, "contact_sheet": sheet},
     }
     with open(out / "demo_summary.json", "w") as f:
@@ -256,10 +305,13 @@ def run_demo(
     def fmt(value):
         return "n/a" if value is None else f"{value:.3f}"
 
-    _say(f"test images ({len(splits['test'])}): mDSC {fmt(result['trained']['dice'])}, mIoU {fmt(result['trained']['iou'])}"
-         f" (untrained network: mDSC {fmt(result['untrained']['dice'])}, mIoU {fmt(result['untrained']['iou'])});"
-         f" at the original size: Dice {fmt(result['trained']['dice_source_size'])}, HD95 "
-         f"{fmt(result['trained']['hd95_source_size'])} px")
+    _say(
+        f"test images ({len(splits['test'])}): mDSC {fmt(result['trained']['dice'])}, "
+        f"mIoU {fmt(result['trained']['iou'])}"
+        f" (untrained network: mDSC {fmt(result['untrained']['dice'])}, mIoU {fmt(result['untrained']['iou'])});"
+        f" at the original size: Dice {fmt(result['trained']['dice_source_size'])}, HD95 "
+        f"{fmt(result['trained']['hd95_source_size'])} px"
+    )
     _say(f"learning curve: {curve}")
     _say(f"contact sheet:  {sheet}")
     _say(f"metrics:        {out / 'eval' / 'metrics_summary.json'}, {out / 'eval' / 'metrics_per_image.csv'}")

@@ -25,16 +25,15 @@ from typing import Any
 
 import monailabel
 from fastapi import HTTPException
-from monailabel.config import settings
-from monailabel.interfaces.app import MONAILabelApp
-from monailabel.tasks.activelearning.first import First
-from monailabel.tasks.activelearning.random import Random
-
 from lib.datastore import CheckedLocalDatastore
 from lib.infer import MedDisSegInferTask
 from lib.labels import LabelSpec
 from lib.routes import install_infer_route
 from lib.train import MedDisSegTrainTask
+from monailabel.config import settings
+from monailabel.interfaces.app import MONAILabelApp
+from monailabel.tasks.activelearning.first import First
+from monailabel.tasks.activelearning.random import Random
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +111,8 @@ class MedDisSegApp(MONAILabelApp):
     def _require_model(self, model: Any, tasks: dict, what: str) -> None:
         if model not in tasks:
             raise HTTPException(
-                status_code=404, detail=f"no {what} model {model!r} on this server; it serves: {sorted(tasks) or 'none'}"
+                status_code=404,
+                detail=f"no {what} model {model!r} on this server; it serves: {sorted(tasks) or 'none'}",
             )
 
     def infer(self, request, datastore=None):

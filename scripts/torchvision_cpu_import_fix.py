@@ -29,7 +29,7 @@ import subprocess
 import sys
 
 MARKER = "# meddisseg-monai: guard of pytorch/vision#9649"
-HELPER = f'''
+HELPER = f"""
 
 {MARKER}
 def _register_fake_if_has_ops(qualname):
@@ -39,7 +39,7 @@ def _register_fake_if_has_ops(qualname):
         return fn
 
     return wrapper
-'''
+"""
 OPS = ("nms", "qnms")
 ANCHOR = "\n\n@register_meta("  # the helper goes right before the first meta registration
 

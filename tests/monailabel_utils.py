@@ -437,8 +437,9 @@ class MonaiLabelServer:
         output="json": returns the result's parameters (dict).
         """
         form = {"params": json.dumps(dict(params or {}))}
-        r = self.request("POST", f"/infer/{model}", params={"image": image_id, "output": output}, form=form,
-                         timeout=timeout)
+        r = self.request(
+            "POST", f"/infer/{model}", params={"image": image_id, "output": output}, form=form, timeout=timeout
+        )
         if output == "json":
             return r.json()
         if out_path is not None:
@@ -447,14 +448,23 @@ class MonaiLabelServer:
         return r
 
     def save_label(
-        self, image_id: str, label: str | os.PathLike, *, tag: str = "final", params: Mapping[str, Any] | None = None,
+        self,
+        image_id: str,
+        label: str | os.PathLike,
+        *,
+        tag: str = "final",
+        params: Mapping[str, Any] | None = None,
         timeout: float = 120.0,
     ) -> dict:
         """``PUT /datastore/label?image=<id>&tag=<tag>`` with the label file (multipart field ``label``)."""
         label = Path(label)
         r = self.request(
-            "PUT", "/datastore/label", params={"image": image_id, "tag": tag}, form={"params": json.dumps(dict(params or {}))},
-            files={"label": (label.name, label.read_bytes())}, timeout=timeout,
+            "PUT",
+            "/datastore/label",
+            params={"image": image_id, "tag": tag},
+            form={"params": json.dumps(dict(params or {}))},
+            files={"label": (label.name, label.read_bytes())},
+            timeout=timeout,
         )
         return r.json()
 
@@ -470,8 +480,9 @@ class MonaiLabelServer:
         ``pretrained``, ``device``, ...). With run_sync the call returns when training has finished (the server runs
         it in its own process and answers nothing else meanwhile); without, it starts a background task (poll
         ``train_status``)."""
-        r = self.request("POST", f"/train/{model}", params={"run_sync": str(run_sync)}, json_body=dict(params or {}),
-                         timeout=timeout)
+        r = self.request(
+            "POST", f"/train/{model}", params={"run_sync": str(run_sync)}, json_body=dict(params or {}), timeout=timeout
+        )
         return r.json()
 
     def train_status(self, all: bool = False, timeout: float = 60.0) -> Any:

@@ -23,18 +23,44 @@ class TestDemoMainJob(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "demo"
             result = subprocess.run(
-                [sys.executable, "-m", "meddisseg_monai.demo", "--output_dir", str(out), "--source", "synthetic",
-                 "--image_size", "32", "--stage1_epochs", "1", "--stage2_epochs", "2", "--train_images", "4",
-                 "--validation_images", "2", "--batch_size", "2", "--num_workers", "0", "--figure_images", "3"],
-                cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+                [
+                    sys.executable,
+                    "-m",
+                    "meddisseg_monai.demo",
+                    "--output_dir",
+                    str(out),
+                    "--source",
+                    "synthetic",
+                    "--image_size",
+                    "32",
+                    "--stage1_epochs",
+                    "1",
+                    "--stage2_epochs",
+                    "2",
+                    "--train_images",
+                    "4",
+                    "--validation_images",
+                    "2",
+                    "--batch_size",
+                    "2",
+                    "--num_workers",
+                    "0",
+                    "--figure_images",
+                    "3",
+                ],
+                cwd=REPO_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=600,
             )
             self.assertEqual(result.returncode, 0, result.stdout[-3000:] + result.stderr[-3000:])
             summary = json.loads((out / "demo_summary.json").read_text())
             self.assertEqual(summary["test_images"], 8)
             for run in ("trained", "untrained"):
                 self.assertTrue(0.0 <= summary[run]["dice"] <= 1.0, summary)
-            self.assertEqual(set(summary["seconds"]),
-                             {"stage1", "stage2", "evaluate", "evaluate_untrained", "inference"})
+            self.assertEqual(
+                set(summary["seconds"]), {"stage1", "stage2", "evaluate", "evaluate_untrained", "inference"}
+            )
             for figure in ("learning_curve", "contact_sheet"):
                 with Image.open(summary["figures"][figure]) as image:
                     self.assertEqual(image.format, "PNG")

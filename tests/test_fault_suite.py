@@ -7,7 +7,6 @@ one bundle command line (an override typo) stops before any work.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -38,7 +37,7 @@ from meddisseg_monai.data import (
     load_datalist,
     unique_output_names,
 )
-from meddisseg_monai.data.ct import label_lookup_table, load_ct_cases
+from meddisseg_monai.data.ct import load_ct_cases
 from meddisseg_monai.handlers import (
     CheckedCheckpointLoader,
     CheckpointError,
@@ -117,7 +116,7 @@ def _sqrt_at_zero(pred, label):
 # name, how the data is spoilt, loss, text the error must contain
 NON_FINITE_TRAINING = [
     ["nan_pixel_in_batch_2", _nan_image, _dice_loss, "iteration 2: the loss is not finite (loss = nan)"],
-    ["nan_gradient_finite_loss", lambda i, l: (i, l), _sqrt_at_zero, "iteration 1: the gradient of 2 parameter(s)"],
+    ["nan_gradient_finite_loss", lambda x, y: (x, y), _sqrt_at_zero, "iteration 1: the gradient of 2 parameter(s)"],
 ]
 
 
@@ -132,7 +131,9 @@ class TestNonFiniteTraining(_Tmp):
             optimizer=torch.optim.SGD(network.parameters(), lr=0.1), loss_function=loss,
             train_handlers=[NonFiniteGuard()],
         )  # fmt: skip
-        last = Checkpoint({"model": network}, FiniteDiskSaver(str(self.tmp), require_empty=False), filename_prefix="last")
+        last = Checkpoint(
+            {"model": network}, FiniteDiskSaver(str(self.tmp), require_empty=False), filename_prefix="last"
+        )
         trainer.add_event_handler(Events.EPOCH_COMPLETED | Events.COMPLETED, last)
         with self.assertRaises(NonFiniteError) as caught:
             trainer.run()
@@ -143,7 +144,7 @@ class TestNonFiniteTraining(_Tmp):
 
     @parameterized.expand(
         [
-            ["dict_of_terms", lambda p, l: {"loss": torch.tensor(1.0), "dispersive": torch.tensor(float("inf"))}],
+            ["dict_of_terms", lambda *_: {"loss": torch.tensor(1.0), "dispersive": torch.tensor(float("inf"))}],
             ["total_with_last_terms", _TotalWithTerms()],
         ]
     )
@@ -226,7 +227,11 @@ class _no_logs:
 OUTPUT_NAMES = [
     ["unique_stems", ["/d/x.png", "/d/y.png"], ["x", "y"]],
     ["same_file_name", ["/d/s1/ct.nii.gz", "/d/s2/ct.nii.gz"], ["s1_ct", "s2_ct"]],
-    ["deeper_clash", ["/d/a/s/image.nii.gz", "/d/b/s/image.nii.gz", "/d/c/other.nii.gz"], ["a_s_image", "b_s_image", "other"]],
+    [
+        "deeper_clash",
+        ["/d/a/s/image.nii.gz", "/d/b/s/image.nii.gz", "/d/c/other.nii.gz"],
+        ["a_s_image", "b_s_image", "other"],
+    ],
     ["extension_only_differs", ["/d/x.png", "/d/x.jpg"], ["d_x", "d_x_2"]],
     ["dots_in_name", ["/d/a/img.v2.nii.gz", "/d/b/img.v2.nii.gz"], ["a_img.v2", "b_img.v2"]],
 ]
@@ -238,7 +243,7 @@ class TestOutputNames(unittest.TestCase):
         self.assertEqual(list(unique_output_names(paths).values()), expected)
 
     def test_table_from_the_engine_when_it_starts(self):
-        from monai.data import Dataset, DataLoader
+        from monai.data import DataLoader, Dataset
         from monai.engines import SupervisedEvaluator
 
         names = OutputNames()
@@ -256,7 +261,9 @@ class TestOutputNames(unittest.TestCase):
         from monai.data import FolderLayout
 
         layout = FolderLayout("/out", postfix="seg", extension=".nii.gz")
-        written = {str(layout.filename(**names({"filename_or_obj": p}))) for p in ("/d/s1/ct.nii.gz", "/d/s2/ct.nii.gz")}
+        written = {
+            str(layout.filename(**names({"filename_or_obj": p}))) for p in ("/d/s1/ct.nii.gz", "/d/s2/ct.nii.gz")
+        }
         self.assertEqual(written, {"/out/s1_ct_seg.nii.gz", "/out/s2_ct_seg.nii.gz"})
 
 
@@ -598,7 +605,9 @@ class TestSolidInputs(_Tmp):
             if kind == "2d":
                 check_items([item])
             else:
-                Compose([LoadImaged("image", image_only=True), EnsureChannelFirstd("image"), CheckCTVolumed("image")])(item)
+                Compose([LoadImaged("image", image_only=True), EnsureChannelFirstd("image"), CheckCTVolumed("image")])(
+                    item
+                )
         text = describe_error(caught.exception)
         self.assertIn(os.path.basename(item["image"]), text)
         self.assertIn(message, text)
@@ -621,8 +630,10 @@ class TestKillAndSameSeed(_Tmp):
 
     def test_kill_9_then_resume(self):
         reference = self.tmp / "reference"
-        checked_output(subprocess.run(self._command(reference, 1), cwd=BUNDLE_ROOT, capture_output=True, text=True,
-                                      timeout=600), "uninterrupted run")
+        checked_output(
+            subprocess.run(self._command(reference, 1), cwd=BUNDLE_ROOT, capture_output=True, text=True, timeout=600),
+            "uninterrupted run",
+        )
         killed = self.tmp / "killed"
         history_file = killed / "logs" / "stage2" / "history.json"
         last = killed / "models" / "last.pt"
@@ -639,8 +650,10 @@ class TestKillAndSameSeed(_Tmp):
         self.assertEqual(process.returncode, -signal.SIGKILL, "the run ended before it could be killed")
         self.assertEqual(read_checkpoint(last)["trainer"]["iteration"], 2)  # epoch 1 whole, not a torn file
         before = read_history(history_file)
-        checked_output(subprocess.run(self._command(killed, 3), cwd=BUNDLE_ROOT, capture_output=True,
-                                               text=True, timeout=600), "resumed run")
+        checked_output(
+            subprocess.run(self._command(killed, 3), cwd=BUNDLE_ROOT, capture_output=True, text=True, timeout=600),
+            "resumed run",
+        )
         history = read_history(history_file)
         self.assertEqual([e["epoch"] for e in history], [1, 2, 3])
         self.assertEqual(history[0], before[0])  # the epoch before the kill is kept, not retrained

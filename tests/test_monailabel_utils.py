@@ -63,7 +63,9 @@ class _Handler(BaseHTTPRequestHandler):
         data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.send_response(200)
         self.end_headers()
-        self.wfile.write(json.dumps({"path": self.path, "type": self.headers["Content-Type"], "body": data.decode()}).encode())
+        self.wfile.write(
+            json.dumps({"path": self.path, "type": self.headers["Content-Type"], "body": data.decode()}).encode()
+        )
 
     def log_message(self, *args):
         pass

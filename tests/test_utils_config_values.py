@@ -9,8 +9,19 @@ from parameterized import parameterized
 from meddisseg_monai.utils import Flags, as_bool, optional
 
 BOOL_CASES = [
-    [True, True], [False, False], ["true", True], ["False", False], ["false", False], [" YES ", True], ["no", False],
-    ["on", True], ["off", False], ["1", True], ["0", False], [1, True], [0, False],
+    [True, True],
+    [False, False],
+    ["true", True],
+    ["False", False],
+    ["false", False],
+    [" YES ", True],
+    ["no", False],
+    ["on", True],
+    ["off", False],
+    ["1", True],
+    ["0", False],
+    [1, True],
+    [0, False],
 ]
 OPTIONAL_CASES = [[None, None], ["null", None], ["None", None], ["", None], ["a/b.pt", "a/b.pt"], [0, 0]]
 

@@ -9,11 +9,28 @@ from pathlib import Path
 import torch
 from parameterized import parameterized
 
-from meddisseg_monai.utils import autocast_context, autocast_name, bf16_native, describe_precision, resolve_autocast
-from meddisseg_monai.utils import precision
+from meddisseg_monai.utils import (
+    autocast_context,
+    autocast_name,
+    bf16_native,
+    describe_precision,
+    precision,
+    resolve_autocast,
+)
 
-NAME_CASES = [[None, None], ["fp32", None], ["none", None], ["null", None], ["", None], ["bf16", "bf16"],
-              ["BF16", "bf16"], ["fp16", "fp16"], ["bfloat16", "bfloat16"], ["auto", "auto"], [" Auto ", "auto"]]
+NAME_CASES = [
+    [None, None],
+    ["fp32", None],
+    ["none", None],
+    ["null", None],
+    ["", None],
+    ["bf16", "bf16"],
+    ["BF16", "bf16"],
+    ["fp16", "fp16"],
+    ["bfloat16", "bfloat16"],
+    ["auto", "auto"],
+    [" Auto ", "auto"],
+]
 
 
 def cpu_flags() -> set[str]:
@@ -47,7 +64,9 @@ class TestPrecision(unittest.TestCase):
     @unittest.skipUnless(Path("/proc/cpuinfo").exists(), "needs /proc/cpuinfo to read the CPU's flags")
     def test_bf16_native_matches_the_cpu_flags(self):
         flags = cpu_flags()
-        self.assertEqual(bf16_native("cpu"), bool({"avx512_bf16", "amx_bf16"} & flags), sorted(flags & {"avx2", "avx512f"}))
+        self.assertEqual(
+            bf16_native("cpu"), bool({"avx512_bf16", "amx_bf16"} & flags), sorted(flags & {"avx2", "avx512f"})
+        )
         self.assertIn("bf16 native" if bf16_native("cpu") else "bf16 emulated", describe_precision("cpu"))
         self.assertIn(torch.backends.cpu.get_cpu_capability(), describe_precision("cpu"))
 

@@ -160,7 +160,9 @@ def kvasir_batch(count: int = 4, size: int = 256, with_masks: bool = False, spli
     return (batch, torch.stack(masks)) if with_masks else batch
 
 
-def bundle_overrides(datalist: Path, dataset_dir: Path, output_dir: Path, image_size: int = 64, batch_size: int = 2) -> list[str]:
+def bundle_overrides(
+    datalist: Path, dataset_dir: Path, output_dir: Path, image_size: int = 64, batch_size: int = 2
+) -> list[str]:
     """The overrides the 2D bundle tests share: real data, small images, no worker processes, the CPU."""
     return [
         "--dataset_dir", str(dataset_dir), "--datalist", str(datalist), "--output_dir", str(output_dir),

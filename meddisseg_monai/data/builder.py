@@ -72,9 +72,7 @@ def pair_images_and_masks(
     return [relative_entry(images[s], masks[s], base_dir) for s in sorted(images) if s in masks]
 
 
-def carve_validation(
-    training: Sequence[dict], fraction: float = 0.1, seed: int = 0
-) -> tuple[list[dict], list[dict]]:
+def carve_validation(training: Sequence[dict], fraction: float = 0.1, seed: int = 0) -> tuple[list[dict], list[dict]]:
     """Split a training list into (training, validation) with a fixed seed: the sound alternative to selecting
     checkpoints on the test split when a dataset releases only train and test.
 

@@ -136,7 +136,10 @@ def list_images(path: str | os.PathLike) -> list[str]:
 
 
 def _inference_items(
-    input: str | os.PathLike | None, datalist: str | os.PathLike | None, dataset_dir: str | os.PathLike | None, split: str
+    input: str | os.PathLike | None,
+    datalist: str | os.PathLike | None,
+    dataset_dir: str | os.PathLike | None,
+    split: str,
 ) -> tuple[list[dict], str]:
     if input:
         return [{"image": p} for p in list_images(input)], str(input)
@@ -216,7 +219,13 @@ class InferenceInputs:
             listed = "; ".join(reason for _, reason in self.skipped[:5])
             raise DatalistError(f"{self.what}: none of the {len(items)} input(s) can be read: {listed}")
         if self.skipped:
-            logger.warning("%s: %d of %d input(s) skipped, %d to segment.", self.what, len(self.skipped), len(items), len(self.items))
+            logger.warning(
+                "%s: %d of %d input(s) skipped, %d to segment.",
+                self.what,
+                len(self.skipped),
+                len(items),
+                len(self.items),
+            )
 
     def finish(self) -> None:
         """Raise :class:`DatalistError` when inputs were skipped (after the others were written)."""
@@ -224,9 +233,7 @@ class InferenceInputs:
             raise DatalistError(f"{self.what}: {describe_skipped(self.skipped, len(self.items))}")
 
 
-def write_datalist(
-    path: str | os.PathLike, splits: Mapping[str, Sequence[Mapping[str, str]]], **info: object
-) -> str:
+def write_datalist(path: str | os.PathLike, splits: Mapping[str, Sequence[Mapping[str, str]]], **info: object) -> str:
     """Write a datalist JSON: descriptive ``info`` fields first (``name``, ``description``, ...), then the splits.
 
     Returns:

@@ -66,8 +66,12 @@ def build(
         splits["training"], splits["test"] = carve_validation(splits["training"], test_fraction, seed)
     if val_fraction:
         splits["training"], splits["validation"] = carve_validation(splits["training"], val_fraction, seed + 1)
-    write_datalist(output, splits, name=name or os.path.basename(os.path.abspath(base)),
-                   description=f"built by meddisseg-datalist from {images_dir} and {masks_dir}; paths relative to {base}")
+    write_datalist(
+        output,
+        splits,
+        name=name or os.path.basename(os.path.abspath(base)),
+        description=f"built by meddisseg-datalist from {images_dir} and {masks_dir}; paths relative to {base}",
+    )
     sizes = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
     return f"wrote {output} ({sizes}); use --dataset_dir {base} --datalist {output}"
 
@@ -76,7 +80,8 @@ def official(data_root: str, output_dir: str = "data_lists", datasets: str | tup
     """Write the datalists of the five datasets from their release folders under ``data_root``.
 
     Args:
-        data_root: the folder holding ``Kvasir-SEG/``, ``Kvasir-Sessile/``, ``GlaS/``, ``ISIC-2016-ids/``, ``ISIC-2017/``.
+        data_root: the folder holding ``Kvasir-SEG/``, ``Kvasir-Sessile/``, ``GlaS/``, ``ISIC-2016-ids/``,
+            ``ISIC-2017/``.
         output_dir: where to write the JSON files.
         datasets: a comma-separated subset (default: all).
     """

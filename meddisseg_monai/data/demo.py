@@ -29,7 +29,9 @@ def kvasir_subset(
     kvasir_dir = Path(kvasir_dir)
     train_ids = (kvasir_dir / "train.txt").read_text().split()
     if train + validation > len(train_ids):
-        raise ValueError(f"{train} training + {validation} validation images: {kvasir_dir / 'train.txt'} has {len(train_ids)}.")
+        raise ValueError(
+            f"{train} training + {validation} validation images: {kvasir_dir / 'train.txt'} has {len(train_ids)}."
+        )
     test_ids = (kvasir_dir / "val.txt").read_text().split()
     test_ids = test_ids if test is None else test_ids[:test]
 
@@ -61,8 +63,9 @@ def synthetic_dataset(
     entries = []
     for index in range(train + validation + test):
         height, width = size
-        image, mask = create_test_image_2d(height, width, num_objs=3, rad_max=18, rad_min=8, noise_max=0.3,
-                                           num_seg_classes=1, random_state=rng)
+        image, mask = create_test_image_2d(
+            height, width, num_objs=3, rad_max=18, rad_min=8, noise_max=0.3, num_seg_classes=1, random_state=rng
+        )
         tint = rng.uniform(0.6, 1.0, size=3)
         rgb = (np.clip(image, 0, 1)[..., None] * tint * 255).astype(np.uint8)
         name = f"synthetic_{index:03d}"
@@ -71,7 +74,11 @@ def synthetic_dataset(
         entries.append({"image": f"images/{name}.jpg", "label": f"masks/{name}.png"})
     return write_datalist(
         folder / "datalist.json",
-        {"training": entries[:train], "validation": entries[train : train + validation], "test": entries[train + validation :]},
+        {
+            "training": entries[:train],
+            "validation": entries[train : train + validation],
+            "test": entries[train + validation :],
+        },
         name="synthetic demo data",
         description="monai.data.synthetic.create_test_image_2d circles, tinted RGB JPEG images, 0/255 PNG masks",
     )

@@ -33,7 +33,11 @@ def source_checkout(bundle_root: str | os.PathLike) -> Path | None:
     """The meddisseg-monai repository that holds ``bundle_root`` (as ``<repository>/bundle/<name>``), else ``None``."""
     bundle = Path(bundle_root).resolve()
     repository = bundle.parent.parent
-    if bundle.parent.name == "bundle" and (repository / "meddisseg_monai").is_dir() and (repository / "setup.cfg").is_file():
+    if (
+        bundle.parent.name == "bundle"
+        and (repository / "meddisseg_monai").is_dir()
+        and (repository / "setup.cfg").is_file()
+    ):
         return repository
     return None
 

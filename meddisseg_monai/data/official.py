@@ -44,15 +44,19 @@ def _kvasir_entries(ids: list[str]) -> list[dict]:
 def _with_holdout(stem: str, training: list[dict], test: list[dict], output_dir: Path, **info: str) -> list[str]:
     written = [
         write_datalist(
-            output_dir / f"{stem}.json", {"training": training, "validation": test, "test": test},
-            protocol=PAPER_PROTOCOL, **info,
+            output_dir / f"{stem}.json",
+            {"training": training, "validation": test, "test": test},
+            protocol=PAPER_PROTOCOL,
+            **info,
         )
     ]
     kept, validation = carve_validation(training, HOLDOUT_FRACTION, HOLDOUT_SEED)
     written.append(
         write_datalist(
-            output_dir / f"{stem}_holdout.json", {"training": kept, "validation": validation, "test": test},
-            protocol=HOLDOUT_PROTOCOL.format(seed=HOLDOUT_SEED, pct=round(100 * HOLDOUT_FRACTION)), **info,
+            output_dir / f"{stem}_holdout.json",
+            {"training": kept, "validation": validation, "test": test},
+            protocol=HOLDOUT_PROTOCOL.format(seed=HOLDOUT_SEED, pct=round(100 * HOLDOUT_FRACTION)),
+            **info,
         )
     )
     return written
@@ -64,7 +68,11 @@ def kvasir_seg(data_root: Path, output_dir: Path) -> list[str]:
     training = _kvasir_entries(_ids(folder / "train.txt"))
     test = _kvasir_entries(_ids(folder / "val.txt"))
     return _with_holdout(
-        "kvasir_seg", training, test, output_dir, name="Kvasir-SEG",
+        "kvasir_seg",
+        training,
+        test,
+        output_dir,
+        name="Kvasir-SEG",
         description="Kvasir-SEG polyps, official 880/120 split (Jha et al., MMM 2020); paths relative to Kvasir-SEG/",
     )
 
@@ -82,7 +90,10 @@ def kvasir_sessile(data_root: Path, output_dir: Path) -> list[str]:
     outside = [i for i in sessile if i not in kvasir_train]
     return [
         write_datalist(
-            output_dir / "kvasir_sessile.json", splits, name="Kvasir-Sessile", protocol=THREE_WAY_PROTOCOL,
+            output_dir / "kvasir_sessile.json",
+            splits,
+            name="Kvasir-Sessile",
+            protocol=THREE_WAY_PROTOCOL,
             description=(
                 "Kvasir-SEG sessile polyps, 156/20/20 (a fixed random split, seed 20260521: the literature's split "
                 "was never published); paths relative to the Kvasir-SEG (or sessile-main-Kvasir-SEG) folder"
@@ -90,7 +101,8 @@ def kvasir_sessile(data_root: Path, output_dir: Path) -> list[str]:
         ),
         # Kvasir-Sessile is a subset of Kvasir-SEG: the images a Kvasir-SEG-trained model never trained on
         write_datalist(
-            output_dir / "kvasir_sessile_outside_kvasir_seg_train.json", {"test": _kvasir_entries(outside)},
+            output_dir / "kvasir_sessile_outside_kvasir_seg_train.json",
+            {"test": _kvasir_entries(outside)},
             name="Kvasir-Sessile outside Kvasir-SEG's training split",
             description=(
                 f"the {len(outside)} of the {len(sessile)} Kvasir-Sessile images (names.txt) that are not in "
@@ -110,11 +122,21 @@ def glas(data_root: Path, output_dir: Path) -> list[str]:
         stem = Path(entry["image"]).stem
         return (int(stem), stem) if stem.isdigit() else (10**9, stem)
 
-    training = sorted(pair_images_and_masks(folder / "Train_Folder/img", folder / "Train_Folder/labelcol", folder), key=numeric)
-    test = sorted(pair_images_and_masks(folder / "Test_Folder/img", folder / "Test_Folder/labelcol", folder), key=numeric)
+    training = sorted(
+        pair_images_and_masks(folder / "Train_Folder/img", folder / "Train_Folder/labelcol", folder), key=numeric
+    )
+    test = sorted(
+        pair_images_and_masks(folder / "Test_Folder/img", folder / "Test_Folder/labelcol", folder), key=numeric
+    )
     return _with_holdout(
-        "glas", training, test, output_dir, name="GlaS",
-        description="GlaS colon glands, official 85/80 split (Sirinukunwattana et al., MedIA 2017); paths relative to GlaS/",
+        "glas",
+        training,
+        test,
+        output_dir,
+        name="GlaS",
+        description=(
+            "GlaS colon glands, official 85/80 split (Sirinukunwattana et al., MedIA 2017); paths relative to GlaS/"
+        ),
     )
 
 
@@ -145,8 +167,11 @@ def isic2016(data_root: Path, output_dir: Path) -> list[str]:
     ids_folder = data_root / "ISIC-2016-ids"
     train_ids, test_ids = _ids(ids_folder / "train_ids.txt"), _ids(ids_folder / "test_ids.txt")
     written = _with_holdout(
-        "isic2016", [_isic2016_entry(i, "train") for i in train_ids], [_isic2016_entry(i, "test") for i in test_ids],
-        output_dir, name="ISIC-2016",
+        "isic2016",
+        [_isic2016_entry(i, "train") for i in train_ids],
+        [_isic2016_entry(i, "test") for i in test_ids],
+        output_dir,
+        name="ISIC-2016",
         description="ISIC-2016 Part 1 lesions, official 900/379 ids; paths relative to the ISIC-2016 release folder",
     )
     isic2017 = data_root / get_dataset("isic2017").folder
@@ -162,8 +187,10 @@ def isic2016(data_root: Path, output_dir: Path) -> list[str]:
     test = [e for e in map(available, test_ids) if e]
     written.append(
         write_datalist(
-            output_dir / "isic2016_in_isic2017.json", {"training": training, "validation": test, "test": test},
-            name="ISIC-2016 (subset found in ISIC-2017)", protocol=PAPER_PROTOCOL,
+            output_dir / "isic2016_in_isic2017.json",
+            {"training": training, "validation": test, "test": test},
+            name="ISIC-2016 (subset found in ISIC-2017)",
+            protocol=PAPER_PROTOCOL,
             description=(
                 f"the official ISIC-2016 ids whose image and mask are in ISIC-2017 ({len(training)} of "
                 f"{len(train_ids)} train, {len(test)} of {len(test_ids)} test); ISIC-2017's copies are 256x256 "
@@ -183,7 +210,10 @@ def isic2017(data_root: Path, output_dir: Path) -> list[str]:
     }
     return [
         write_datalist(
-            output_dir / "isic2017.json", splits, name="ISIC-2017", protocol=THREE_WAY_PROTOCOL,
+            output_dir / "isic2017.json",
+            splits,
+            name="ISIC-2017",
+            protocol=THREE_WAY_PROTOCOL,
             description="ISIC-2017 Part 1 lesions, official 2000/150/600 split; paths relative to ISIC-2017/",
         )
     ]

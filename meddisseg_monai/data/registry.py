@@ -36,13 +36,23 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec("kvasir_seg", "Kvasir-SEG", "Kvasir-SEG", "kvasir_seg.json", 127, "polyp", "880 train / 120 test"),
         # the sessile subset's release (sessile-main-Kvasir-SEG) has the same images/ masks/ layout as Kvasir-SEG
         DatasetSpec(
-            "kvasir_sessile", "Kvasir-Sessile", "Kvasir-SEG", "kvasir_sessile.json", 127, "sessile polyp",
+            "kvasir_sessile",
+            "Kvasir-Sessile",
+            "Kvasir-SEG",
+            "kvasir_sessile.json",
+            127,
+            "sessile polyp",
             "156 train / 20 validation / 20 test",
         ),
         DatasetSpec("glas", "GlaS", "GlaS", "glas.json", 0, "colon gland", "85 train / 80 test"),
         DatasetSpec("isic2016", "ISIC-2016", "ISIC-2016", "isic2016.json", 127, "skin lesion", "900 train / 379 test"),
         DatasetSpec(
-            "isic2017", "ISIC-2017", "ISIC-2017", "isic2017.json", 127, "skin lesion",
+            "isic2017",
+            "ISIC-2017",
+            "ISIC-2017",
+            "isic2017.json",
+            127,
+            "skin lesion",
             "2000 train / 150 validation / 600 test",
         ),
     )

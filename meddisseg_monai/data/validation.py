@@ -157,12 +157,16 @@ def check_items(
     if report.converted:
         logger.warning(
             "%s: %s image(s) converted to RGB (grayscale repeated, alpha dropped): %s",
-            what, sum(report.converted.values()), dict(report.converted),
+            what,
+            sum(report.converted.values()),
+            dict(report.converted),
         )
     if report.empty_masks:
         logger.warning(
             "%s: %d mask(s) have no foreground (kept; counted as documented):%s",
-            what, len(report.empty_masks), listing(report.empty_masks),
+            what,
+            len(report.empty_masks),
+            listing(report.empty_masks),
         )
     return report
 
@@ -187,7 +191,9 @@ def check_training_batches(num_items: int, batch_size: int) -> None:
     more); with fewer images than ``batch_size`` an epoch would have no iteration at all.
     """
     if batch_size < 2:
-        raise DatalistError(f"batch_size must be at least 2 for training (the Dispersive Loss needs pairs), got {batch_size}.")
+        raise DatalistError(
+            f"batch_size must be at least 2 for training (the Dispersive Loss needs pairs), got {batch_size}."
+        )
     if num_items < batch_size:
         raise DatalistError(
             f"the training list has {num_items} image(s), fewer than one batch of {batch_size}: lower --batch_size."

@@ -146,7 +146,9 @@ class NonFiniteGuard:
             if parameter.grad is not None and not bool(torch.isfinite(parameter.grad).all())
         ]
         if bad:
-            shown = ", ".join(bad[: self.max_listed]) + (f" and {len(bad) - self.max_listed} more" if len(bad) > self.max_listed else "")
+            shown = ", ".join(bad[: self.max_listed]) + (
+                f" and {len(bad) - self.max_listed} more" if len(bad) > self.max_listed else ""
+            )
             raise NonFiniteError(
                 f"training stopped at {_where(engine)}: the gradient of {len(bad)} parameter(s) is not finite "
                 f"({shown}) although the loss is finite. The weights were not updated and no checkpoint is written "
@@ -187,7 +189,11 @@ class FiniteOutputGuard:
                 continue
             for key in self.keys:
                 value = item.get(key)
-                if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.is_floating_point()
+                    and not bool(torch.isfinite(value).all())
+                ):
                     raise NonFiniteError(
                         f"validation stopped at {_where(engine)}: the network output {key!r} for {name} is not finite "
                         f"({_describe(value)}); the model is not saved as best."

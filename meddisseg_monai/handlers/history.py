@@ -34,7 +34,8 @@ class EpochHistoryHandler:
 
     Bundle wiring, among ``train#handlers`` after the ``ValidationHandler`` (so the metrics of the epoch exist)::
 
-        {"_target_": "meddisseg_monai.handlers.EpochHistoryHandler", "history_file": "...", "validator": "@validate#evaluator"}
+        {"_target_": "meddisseg_monai.handlers.EpochHistoryHandler", "history_file": "...",
+         "validator": "@validate#evaluator"}
 
     Args:
         history_file: the JSON file, ``{"epochs": [{...}, ...]}``.

@@ -9,12 +9,11 @@ best model and the patience would start again. These subclasses expose that prog
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import logging
 import math
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from ignite.engine import Engine
 from monai.handlers import CheckpointSaver, EarlyStopHandler
@@ -45,11 +44,20 @@ class ResumableCheckpointSaver(CheckpointSaver):
 
     def metrics_completed(self, engine: Engine) -> None:
         """Save the best model, unless the key metric or the weights are not finite."""
-        name = self._key_metric_name if isinstance(self._key_metric_name, str) else getattr(engine.state, "key_metric_name", None)
+        name = (
+            self._key_metric_name
+            if isinstance(self._key_metric_name, str)
+            else getattr(engine.state, "key_metric_name", None)
+        )
         score = engine.state.metrics.get(name) if name else None
         if score is not None and not math.isfinite(float(score)):
-            logger.warning("epoch %s: %s is %s, not a best model; %s is unchanged.", engine.state.epoch, name, score,
-                           "the best checkpoint")
+            logger.warning(
+                "epoch %s: %s is %s, not a best model; %s is unchanged.",
+                engine.state.epoch,
+                name,
+                score,
+                "the best checkpoint",
+            )
             return
         bad = non_finite_tensors({k: v.state_dict() for k, v in self.save_dict.items() if hasattr(v, "state_dict")})
         if bad:
@@ -62,7 +70,11 @@ class ResumableCheckpointSaver(CheckpointSaver):
         if self.record is not None and self._best_filename and self._saved_score() != before:
             write_training_record(
                 os.path.join(self.save_dir, self._best_filename),
-                {**self.record, "epoch": engine.state.epoch, "key_metric": {name: None if score is None else float(score)}},
+                {
+                    **self.record,
+                    "epoch": engine.state.epoch,
+                    "key_metric": {name: None if score is None else float(score)},
+                },
             )
 
     def _saved_score(self) -> Any:

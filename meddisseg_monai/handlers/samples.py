@@ -45,4 +45,3 @@ class SampleRecorder:
         record = {"epoch": engine.state.epoch, "rank": rank, "images": self._names}
         with open(os.path.join(self.save_dir, f"samples_rank{rank}.jsonl"), "a") as f:
             f.write(json.dumps(record) + "\n")
-

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .auxiliary import AuxiliaryMapInferer
 from .autocast import AutocastInferer
+from .auxiliary import AuxiliaryMapInferer
 from .flip_tta import FlipTTAInferer, flip_combinations
 
 __all__ = ["AuxiliaryMapInferer", "AutocastInferer", "FlipTTAInferer", "flip_combinations"]

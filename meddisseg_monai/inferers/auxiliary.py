@@ -51,5 +51,8 @@ class AuxiliaryMapInferer(Inferer):
         finally:
             hook.remove()
         decoupled = captured[-1]
-        extra = [module.auxiliary_heads[DECOUPLED_MAP_NAMES.index(m)](decoupled[DECOUPLED_MAP_NAMES.index(m)]) for m in self.maps]
+        extra = [
+            module.auxiliary_heads[DECOUPLED_MAP_NAMES.index(m)](decoupled[DECOUPLED_MAP_NAMES.index(m)])
+            for m in self.maps
+        ]
         return torch.cat([logits] + [e.to(logits.dtype) for e in extra], dim=1)

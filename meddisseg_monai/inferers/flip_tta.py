@@ -72,7 +72,9 @@ class FlipTTAInferer(Inferer):
             raise ValueError(f"FlipTTAInferer: activation must be one of {_ACTIVATIONS}, got {activation!r}.")
         spatial_axes = optional(spatial_axes)
         if spatial_axes is not None and any(int(a) < 0 for a in spatial_axes):
-            raise ValueError(f"FlipTTAInferer: spatial_axes must be non-negative (0 = first spatial axis), got {spatial_axes}.")
+            raise ValueError(
+                f"FlipTTAInferer: spatial_axes must be non-negative (0 = first spatial axis), got {spatial_axes}."
+            )
         self.inferer = inferer if inferer is not None else SimpleInferer()
         self.activation = activation
         self.spatial_axes = None if spatial_axes is None else tuple(int(a) for a in spatial_axes)

@@ -63,7 +63,9 @@ def _check_target(logits: torch.Tensor, target: torch.Tensor, loss_name: str) ->
             "(expected (B, 1, *spatial) labels at the prediction's size)."
         )
     if target.shape[1] != 1:
-        raise ValueError(f"{loss_name}: target must have one channel (binary mask or class ids), got {target.shape[1]}.")
+        raise ValueError(
+            f"{loss_name}: target must have one channel (binary mask or class ids), got {target.shape[1]}."
+        )
 
 
 def foreground_union(target: torch.Tensor) -> torch.Tensor:
@@ -71,9 +73,7 @@ def foreground_union(target: torch.Tensor) -> torch.Tensor:
     return (target > 0.5).to(torch.float32)
 
 
-def auxiliary_weight(
-    logits: torch.Tensor, weighting: str = "reference", min_activation: float = 1e-3
-) -> torch.Tensor:
+def auxiliary_weight(logits: torch.Tensor, weighting: str = "reference", min_activation: float = 1e-3) -> torch.Tensor:
     """The weight ``b`` of an auxiliary map's loss term, from the map's logits ``(B, 1, *spatial)``.
 
     - ``"reference"`` (the reference code, ``utils/run_engine.py``): ``b = 1 / (tanh(S / N) + 1e-15)`` with ``S`` the

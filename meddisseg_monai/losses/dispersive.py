@@ -137,7 +137,9 @@ class DispersiveLoss(_Loss):
     def to_vectors(self, features: torch.Tensor) -> torch.Tensor:
         """``(B, C, *spatial)`` (or ``(B, d)``) -> ``(B, d)`` float32 vectors, by ``pooling``."""
         if features.ndim < 2:
-            raise ValueError(f"DispersiveLoss: expected a (batch, ...) feature tensor, got shape {tuple(features.shape)}.")
+            raise ValueError(
+                f"DispersiveLoss: expected a (batch, ...) feature tensor, got shape {tuple(features.shape)}."
+            )
         features = features.float()
         if features.ndim > 2 and self.pooling != "flatten":
             dims = list(range(2, features.ndim))
@@ -188,7 +190,7 @@ class DispersiveLoss(_Loss):
         return torch.logsumexp((-distance / self.temperature).reshape(-1), dim=0) - math.log(batch * batch)
 
     def _scaled_squared_distances(self, z: torch.Tensor) -> torch.Tensor:
-        """Squared L2 distances ``(B, B)`` of the ``infonce_l2`` and ``hinge`` variants, scaled by ``distance_scale``."""
+        """Squared L2 distances ``(B, B)`` of the ``infonce_l2`` / ``hinge`` variants, scaled by ``distance_scale``."""
         if self.distance_scale == "unit":
             return _squared_distances(F.normalize(z, dim=1))
         distance = _squared_distances(z)

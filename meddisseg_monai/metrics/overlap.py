@@ -111,7 +111,9 @@ class PerImageOverlapMetric(CumulativeIterationMetric):
         names: Sequence[str] = OVERLAP_METRIC_NAMES if self.metric_name is None else (self.metric_name,)
         results = {}
         for name in names:
-            values, not_nans = do_metric_reduction(data[..., OVERLAP_METRIC_NAMES.index(name)], reduction or self.reduction)
+            values, not_nans = do_metric_reduction(
+                data[..., OVERLAP_METRIC_NAMES.index(name)], reduction or self.reduction
+            )
             results[name] = (values, not_nans)
         if self.metric_name is None:
             return {name: value for name, (value, _) in results.items()}

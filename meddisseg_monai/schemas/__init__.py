@@ -2,7 +2,8 @@
 
 ``python -m meddisseg_monai.schemas`` prints its path, for MONAI's own check::
 
-    python -m monai.bundle verify_metadata --meta_file configs/metadata.json --filepath "$(python -m meddisseg_monai.schemas)"
+    python -m monai.bundle verify_metadata --meta_file configs/metadata.json \\
+        --filepath "$(python -m meddisseg_monai.schemas)"
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """MONAI transforms of the Med-DisSeg bundles: 2D RGB images, binary masks, Stage I's photometric view, overlays;
-coarse dropout sized at the source resolution; a cheap first reduction of very large inputs; the main output of a train-mode output dict; CT volume checks and
-organ label remapping."""
+coarse dropout sized at the source resolution; a cheap first reduction of very large inputs; the main output of a
+train-mode output dict; CT volume checks and organ label remapping."""
 
 from __future__ import annotations
 

@@ -128,9 +128,7 @@ class RandColorJitter(RandomizableTransform):
         if not self._do_transform:
             return
         self.order = [int(i) for i in self.R.permutation(4)]
-        self.factors = [
-            float(self.R.uniform(*r)) for r in (self.brightness, self.contrast, self.saturation, self.hue)
-        ]
+        self.factors = [float(self.R.uniform(*r)) for r in (self.brightness, self.contrast, self.saturation, self.hue)]
 
     def __call__(self, img: NdarrayOrTensor, randomize: bool = True) -> NdarrayOrTensor:
         if randomize:
@@ -181,7 +179,9 @@ class _SameDrawd(RandomizableTransform, MapTransform):
     """Apply a randomizable array transform (built with ``prob=1``) to every key with one random draw, with
     probability ``prob``."""
 
-    def __init__(self, keys: KeysCollection, transform: RandomizableTransform, prob: float, allow_missing_keys: bool) -> None:
+    def __init__(
+        self, keys: KeysCollection, transform: RandomizableTransform, prob: float, allow_missing_keys: bool
+    ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
         self.transform = transform
@@ -217,7 +217,9 @@ class RandColorJitterd(_SameDrawd):
         prob: float = 1.0,
         allow_missing_keys: bool = False,
     ) -> None:
-        super().__init__(keys, RandColorJitter(brightness, contrast, saturation, hue, prob=1.0), prob, allow_missing_keys)
+        super().__init__(
+            keys, RandColorJitter(brightness, contrast, saturation, hue, prob=1.0), prob, allow_missing_keys
+        )
 
 
 class RandGrayscaled(_SameDrawd):

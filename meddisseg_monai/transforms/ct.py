@@ -193,4 +193,3 @@ class RemapOrganLabelsd(MapTransform):
                 result = mapped.numpy().astype(np.asarray(label).dtype)
             d[key] = result
         return d
-

@@ -47,7 +47,9 @@ class InvertArgmaxd(MapTransform):
         if channels_per_step < 1:
             raise ValueError(f"channels_per_step must be at least 1, got {channels_per_step}.")
         self.transform = transform
-        self.orig_keys = self.keys if orig_keys is None else ((orig_keys,) if isinstance(orig_keys, str) else tuple(orig_keys))
+        self.orig_keys = (
+            self.keys if orig_keys is None else ((orig_keys,) if isinstance(orig_keys, str) else tuple(orig_keys))
+        )
         if len(self.orig_keys) == 1 and len(self.keys) > 1:
             self.orig_keys = self.orig_keys * len(self.keys)
         self.channels_per_step = channels_per_step
@@ -88,4 +90,3 @@ class InvertArgmaxd(MapTransform):
                 labels.applied_operations = operations
             d[key] = labels
         return d
-

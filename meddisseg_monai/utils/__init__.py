@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from .command_line import check_command_line, check_overrides, install_error_summary
 from .config_values import Flags, as_bool, optional
-from .files import OutputFolderError, check_writable
 from .distributed import (
     convert_sync_batchnorm,
     distributed_device,
@@ -13,7 +12,16 @@ from .distributed import (
     init_process_group,
 )
 from .fast_paths import accelerate_network, network_spatial_dims
-from .precision import AUTO, AUTOCAST_DTYPES, autocast_context, autocast_name, bf16_native, describe_precision, resolve_autocast
+from .files import OutputFolderError, check_writable
+from .precision import (
+    AUTO,
+    AUTOCAST_DTYPES,
+    autocast_context,
+    autocast_name,
+    bf16_native,
+    describe_precision,
+    resolve_autocast,
+)
 from .training_record import check_image_size, read_training_record, trained_image_size, write_training_record
 
 __all__ = [

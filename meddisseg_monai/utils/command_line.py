@@ -73,7 +73,9 @@ def is_bundle_command_line(argv: Sequence[str] | None = None) -> bool:
 def config_ids(config: Any, prefix: str = "") -> dict[str, Any]:
     """Every id of a config (``{"a": {"b": 1}}`` -> ``{"a": {...}, "a#b": 1}``; list items are numbered)."""
     ids: dict[str, Any] = {}
-    items: Iterable = config.items() if isinstance(config, Mapping) else enumerate(config) if isinstance(config, list) else ()
+    items: Iterable = (
+        config.items() if isinstance(config, Mapping) else enumerate(config) if isinstance(config, list) else ()
+    )
     for key, value in items:
         name = f"{prefix}#{key}" if prefix else str(key)
         ids[name] = value

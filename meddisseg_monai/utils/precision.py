@@ -43,9 +43,7 @@ def autocast_name(value: str | None) -> str | None:
         return None
     name = value.strip().lower() if isinstance(value, str) else value
     if name != AUTO and name not in AUTOCAST_DTYPES:
-        raise ValueError(
-            f"autocast must be one of {[AUTO, *sorted(AUTOCAST_DTYPES)]} or None (fp32), got {value!r}."
-        )
+        raise ValueError(f"autocast must be one of {[AUTO, *sorted(AUTOCAST_DTYPES)]} or None (fp32), got {value!r}.")
     return name
 
 

@@ -70,6 +70,9 @@ def check_image_size(model_file: str | os.PathLike, image_size: Any) -> bool:
     logger.warning(
         "image_size %s differs from the size %s the model %s was trained at (recorded in %s): results will be worse "
         "unless that is intended; drop --image_size to use the trained size.",
-        image_size, recorded, model_file, record_path(model_file),
+        image_size,
+        recorded,
+        model_file,
+        record_path(model_file),
     )
     return False

@@ -1,4 +1,5 @@
-"""Learning curves: one panel per quantity, one line per run, from :class:`~meddisseg_monai.handlers.EpochHistoryHandler` records."""
+"""Learning curves: one panel per quantity, one line per run, from the records of
+:class:`~meddisseg_monai.handlers.EpochHistoryHandler`."""
 
 from __future__ import annotations
 
@@ -51,8 +52,9 @@ def plot_learning_curves(
             if value is None:
                 continue
             axis.axhline(value, linestyle="--", color="grey", linewidth=1)
-            axis.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=8, color="grey",
-                          va="bottom")
+            axis.annotate(
+                label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=8, color="grey", va="bottom"
+            )
         if quantity.endswith("loss") and all(
             e[quantity] > 0 for epochs in histories.values() for e in epochs if e.get(quantity) is not None
         ):

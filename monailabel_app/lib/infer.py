@@ -41,7 +41,7 @@ FILE_OUTPUT_KEYS = ("save_overlays", "save_probabilities", "save_uncertainty")
 
 
 def root_cause(error: BaseException) -> BaseException:
-    """The innermost exception of a chain (MONAI wraps a transform's error in ``RuntimeError("applying transform")``)."""
+    """The innermost exception of a chain (MONAI wraps a transform's error in ``RuntimeError("applying ...")``)."""
     while error.__cause__ is not None or (error.__context__ is not None and not error.__suppress_context__):
         error = error.__cause__ or error.__context__
     return error
@@ -73,12 +73,19 @@ class MedDisSegInferTask(BundleInferTask):
         """``output_dtype`` of the bundle's ``SaveImaged`` of ``pred`` (default ``uint8``)."""
         transforms = (self.bundle_config.config.get("postprocessing") or {}).get("transforms", [])
         for index, t in enumerate(transforms if isinstance(transforms, list) else []):
-            if isinstance(t, dict) and str(t.get("_target_", "")).endswith("SaveImaged") and t.get("keys") in (
-                "pred",
-                ["pred"],
+            if (
+                isinstance(t, dict)
+                and str(t.get("_target_", "")).endswith("SaveImaged")
+                and t.get("keys")
+                in (
+                    "pred",
+                    ["pred"],
+                )
             ):
                 if "output_dtype" in t:
-                    return np.dtype(self.bundle_config.get_parsed_content(f"postprocessing#transforms#{index}#output_dtype"))
+                    return np.dtype(
+                        self.bundle_config.get_parsed_content(f"postprocessing#transforms#{index}#output_dtype")
+                    )
         return np.dtype(np.uint8)
 
     def __call__(self, request, callbacks=None):

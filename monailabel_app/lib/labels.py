@@ -126,5 +126,9 @@ def check_label(label_file: str, image_file: str, specs: dict[str, LabelSpec], n
     hint = ""
     if spec.binary:
         hint = " (a binary mask holds 0 and 255 only"
-        hint += ", saved as PNG: JPEG compression adds other values)" if label_file.lower().endswith(LOSSY_EXTENSIONS) else ")"
+        hint += (
+            ", saved as PNG: JPEG compression adds other values)"
+            if label_file.lower().endswith(LOSSY_EXTENSIONS)
+            else ")"
+        )
     raise LabelError(f"label {name}: values {shown} are outside the label map of {model!r} ({spec.describe()}){hint}")

@@ -44,7 +44,8 @@ def parse_params(params: Optional[str]) -> dict:
         raise HTTPException(status_code=422, detail=f"params is not valid JSON ({e}): {params[:200]!r}") from None
     if not isinstance(value, dict):
         raise HTTPException(
-            status_code=422, detail=f"params must be a JSON object ({{...}}), got {type(value).__name__}: {params[:200]!r}"
+            status_code=422,
+            detail=f"params must be a JSON object ({{...}}), got {type(value).__name__}: {params[:200]!r}",
         )
     return value
 
@@ -82,7 +83,10 @@ def install_infer_route(app: FastAPI) -> None:
     if any(getattr(r, "endpoint", None) is checked_run_inference for r in app.router.routes):
         return
     app.router.add_api_route(
-        path, checked_run_inference, methods=["POST"], summary="Run Inference (meddisseg-monai: checked, off the event loop)"
+        path,
+        checked_run_inference,
+        methods=["POST"],
+        summary="Run Inference (meddisseg-monai: checked, off the event loop)",
     )
     route = app.router.routes.pop()
     assert isinstance(route, APIRoute) and route.endpoint is checked_run_inference

@@ -75,8 +75,10 @@ class MedDisSegTrainTask(BundleTrainTask):
         max_epochs, val_split = request.get("max_epochs", 50), request.get("val_split", 0.2)
         if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
             raise HTTPException(status_code=422, detail=f"max_epochs must be a whole number >= 1, got {max_epochs!r}")
-        if isinstance(val_split, bool) or not isinstance(val_split, (int, float)) or not (
-            val_split == -1 or 0 <= val_split < 1
+        if (
+            isinstance(val_split, bool)
+            or not isinstance(val_split, (int, float))
+            or not (val_split == -1 or 0 <= val_split < 1)
         ):
             raise HTTPException(
                 status_code=422,
@@ -92,13 +94,14 @@ class MedDisSegTrainTask(BundleTrainTask):
         if not datalist:
             raise HTTPException(
                 status_code=422,
-                detail=f"no image in the datastore has a final label: save labels first (PUT /datastore/label, "
-                f"tag final) or put them in <studies>/labels/final/",
+                detail="no image in the datastore has a final label: save labels first (PUT /datastore/label, "
+                "tag final) or put them in <studies>/labels/final/",
             )
         train, val = self._partition_datalist(datalist, request)
         if not train:
             raise HTTPException(
-                status_code=422, detail=f"val_split {val_split} of {len(datalist)} labelled image(s) leaves none to train on"
+                status_code=422,
+                detail=f"val_split {val_split} of {len(datalist)} labelled image(s) leaves none to train on",
             )
         if val is None:
             validation = "the bundle's own validation list (val_split -1)"

@@ -93,15 +93,21 @@ class TestBundleChecks(unittest.TestCase):
             self.assertLess(float((loop - fused).abs().max()), 1e-6)
 
     def test_verify_net_in_out(self):
-        verify_net_in_out(net_id="network_def", meta_file=META, config_file=str(CONFIGS / "inference.json"), device="cpu", n=2)
+        verify_net_in_out(
+            net_id="network_def", meta_file=META, config_file=str(CONFIGS / "inference.json"), device="cpu", n=2
+        )
 
     def test_ckpt_export_round_trip(self):
         network = _parser(["inference.json"]).get_parsed_content("network_def").eval()
         with tempfile.TemporaryDirectory() as tmp:
             torch.save(network.state_dict(), f"{tmp}/model.pt")
             ckpt_export(
-                net_id="network_def", filepath=f"{tmp}/model.ts", ckpt_file=f"{tmp}/model.pt", meta_file=META,
-                config_file=str(CONFIGS / "inference.json"), bundle_root=str(BUNDLE_ROOT),
+                net_id="network_def",
+                filepath=f"{tmp}/model.ts",
+                ckpt_file=f"{tmp}/model.pt",
+                meta_file=META,
+                config_file=str(CONFIGS / "inference.json"),
+                bundle_root=str(BUNDLE_ROOT),
             )
             exported = torch.jit.load(f"{tmp}/model.ts")
         x = torch.rand(1, 3, 32, 32)
@@ -125,7 +131,9 @@ class TestBundleChecks(unittest.TestCase):
         stage1 = _parser(["train.json", "train_stage1.json"]).get_parsed_content("network_def")
         with tempfile.TemporaryDirectory() as tmp:
             torch.save(stage1.state_dict(), f"{tmp}/model_stage1.pt")
-            stage2 = _parser(["train.json"], stage1_model_file=f"{tmp}/model_stage1.pt").get_parsed_content("network_def")
+            stage2 = _parser(["train.json"], stage1_model_file=f"{tmp}/model_stage1.pt").get_parsed_content(
+                "network_def"
+            )
         for key, value in stage1.encoder.state_dict().items():
             torch.testing.assert_close(stage2.encoder.state_dict()[key], value)
 
@@ -139,8 +147,14 @@ class TestWorkflowProperties(unittest.TestCase):
         cls.tmp = Path(cls._tmp.name)
         datalist, dataset_dir = kvasir_datalist(cls.tmp / "datalist.json", train=2, validation=1, test=1)
         cls.overrides = {
-            "bundle_root": str(BUNDLE_ROOT), "dataset_dir": str(dataset_dir), "datalist": str(datalist),
-            "output_dir": str(cls.tmp / "out"), "image_size": 32, "batch_size": 2, "num_workers": 0, "device": "cpu",
+            "bundle_root": str(BUNDLE_ROOT),
+            "dataset_dir": str(dataset_dir),
+            "datalist": str(datalist),
+            "output_dir": str(cls.tmp / "out"),
+            "image_size": 32,
+            "batch_size": 2,
+            "num_workers": 0,
+            "device": "cpu",
             "epochs": 1,
         }
 
@@ -154,7 +168,10 @@ class TestWorkflowProperties(unittest.TestCase):
         if configs == ["train.json"]:
             overrides["stage1_model_file"] = None
         workflow = ConfigWorkflow(
-            workflow_type="train", config_file=[str(CONFIGS / c) for c in configs], meta_file=META, logging_file=LOGGING,
+            workflow_type="train",
+            config_file=[str(CONFIGS / c) for c in configs],
+            meta_file=META,
+            logging_file=LOGGING,
             **overrides,
         )
         workflow.initialize()
@@ -165,7 +182,10 @@ class TestWorkflowProperties(unittest.TestCase):
         models.mkdir(parents=True, exist_ok=True)
         torch.save(_parser(["inference.json"]).get_parsed_content("network_def").state_dict(), models / "model.pt")
         workflow = ConfigWorkflow(
-            workflow_type="infer", config_file=str(CONFIGS / "inference.json"), meta_file=META, logging_file=LOGGING,
+            workflow_type="infer",
+            config_file=str(CONFIGS / "inference.json"),
+            meta_file=META,
+            logging_file=LOGGING,
             **{k: v for k, v in self.overrides.items() if k != "epochs"},
         )
         workflow.initialize()

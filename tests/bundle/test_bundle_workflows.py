@@ -43,7 +43,9 @@ class TestBundleWorkflows(unittest.TestCase):
         cls.common = bundle_overrides(cls.datalist, cls.dataset_dir, cls.out)
         cls.logs = {
             "stage1": checked_output(run_bundle(STAGE1, *cls.common, "--epochs", "1"), "Stage I"),
-            "stage2": checked_output(run_bundle(STAGE2, *cls.common, "--epochs", "1", "--progress_bar", "false"), "Stage II"),
+            "stage2": checked_output(
+                run_bundle(STAGE2, *cls.common, "--epochs", "1", "--progress_bar", "false"), "Stage II"
+            ),
             "evaluate": checked_output(run_bundle(EVALUATE, *cls.common, "--save_masks", "true"), "evaluate"),
         }
         # inference on a folder: three test images, a grayscale and an RGBA copy (made RGB, as documented), a wide one
@@ -58,8 +60,16 @@ class TestBundleWorkflows(unittest.TestCase):
         # wide and large: averaged down on one axis first (ShrinkLarged), masks still at the source size
         source.convert("RGB").resize((2100, 400)).save(cls.inputs / "wide_case.jpg")
         cls.logs["inference"] = checked_output(
-            run_bundle(INFERENCE, *cls.common, "--input", str(cls.inputs), "--save_probabilities", "true",
-                       "--save_uncertainty", "true"),
+            run_bundle(
+                INFERENCE,
+                *cls.common,
+                "--input",
+                str(cls.inputs),
+                "--save_probabilities",
+                "true",
+                "--save_uncertainty",
+                "true",
+            ),
             "inference",
         )
 
@@ -73,7 +83,9 @@ class TestBundleWorkflows(unittest.TestCase):
             self.assertTrue((models / name).is_file(), name)
         last = torch.load(models / "last.pt", map_location="cpu", weights_only=True)
         self.assertEqual(set(last), {"model", "optimizer", "lr_scheduler", "trainer", "best_checkpoint", "early_stop"})
-        self.assertEqual(last["trainer"]["epoch"] if "epoch" in last["trainer"] else last["trainer"]["iteration"] // 3, 1)
+        self.assertEqual(
+            last["trainer"]["epoch"] if "epoch" in last["trainer"] else last["trainer"]["iteration"] // 3, 1
+        )
         self.assertEqual(len(last["optimizer"]["param_groups"]), 2, "Stage II trains the encoder in its own group")
         best = torch.load(models / "model.pt", map_location="cpu", weights_only=True)
         self.assertTrue(all(isinstance(v, torch.Tensor) for v in best.values()), "model.pt is a plain state dict")
@@ -109,7 +121,9 @@ class TestBundleWorkflows(unittest.TestCase):
         summary = json.loads((eval_dir / "metrics_summary.json").read_text())
         self.assertEqual(summary["num_images"], 3)
         self.assertIn("hd95_source_size", summary["per_image"])
-        self.assertTrue((eval_dir / "metrics_per_image.json").is_file() and (eval_dir / "metrics_summary.csv").is_file())
+        self.assertTrue(
+            (eval_dir / "metrics_per_image.json").is_file() and (eval_dir / "metrics_summary.csv").is_file()
+        )
         self.assertEqual(list(rows[0]), REPORT_COLUMNS)  # the CT bundle's columns (tests/bundle/test_meddisseg_ct_...)
         self.assertEqual(set(summary["conventions"]), set(REPORT_COLUMNS[1:]) | {"val_mean_dice", "val_mean_iou"})
         provenance = json.loads((eval_dir / "provenance.json").read_text())
@@ -140,7 +154,9 @@ class TestBundleWorkflows(unittest.TestCase):
         self.assertIn("masks:", self.logs["inference"])
 
     def test_resume(self):
-        result = checked_output(run_bundle(STAGE1, *self.common, "--epochs", "2", "--progress_bar", "false"), "Stage I resume")
+        result = checked_output(
+            run_bundle(STAGE1, *self.common, "--epochs", "2", "--progress_bar", "false"), "Stage I resume"
+        )
         self.assertIn("Restored all variables from", result)
         self.assertIn("Epoch: 2/2", result)
         self.assertNotIn("Epoch: 1/2", result)

@@ -1,7 +1,6 @@
 """Distributed training and evaluation of the 2D bundle, and distributed evaluation of the CT bundle:
-``torchrun --standalone --nproc_per_node=2`` with Gloo on the
-CPU, one epoch of Stage I and of Stage II on a few real Kvasir-SEG images at 64^2, as a user runs ``multi_gpu_train.json`` /
-``multi_gpu_evaluate.json``."""
+``torchrun --standalone --nproc_per_node=2`` with Gloo on the CPU, one epoch of Stage I and of Stage II on a few
+real Kvasir-SEG images at 64^2, as a user runs ``multi_gpu_train.json`` / ``multi_gpu_evaluate.json``."""
 
 from __future__ import annotations
 
@@ -46,7 +45,9 @@ class TestDistributedBundle(unittest.TestCase):
             "torchrun multi_gpu_train Stage I",
         )
         cls.train_log = checked_output(
-            run_bundle_distributed(TRAIN, *cls.common, "--epochs", "1", "--record_samples", "true", "--progress_bar", "false"),
+            run_bundle_distributed(
+                TRAIN, *cls.common, "--epochs", "1", "--record_samples", "true", "--progress_bar", "false"
+            ),
             "torchrun multi_gpu_train",
         )
         cls.distributed_eval_log = checked_output(
@@ -95,7 +96,9 @@ class TestDistributedBundle(unittest.TestCase):
         for image, row in single.items():
             for column in ("iou", "dice", "recall", "precision", "dice_source_size"):
                 self.assertAlmostEqual(row[column], distributed[image][column], places=5, msg=(image, column))
-        summaries = [json.loads((self.tmp / f / "metrics_summary.json").read_text()) for f in ("eval_1rank", "eval_2ranks")]
+        summaries = [
+            json.loads((self.tmp / f / "metrics_summary.json").read_text()) for f in ("eval_1rank", "eval_2ranks")
+        ]
         self.assertEqual(summaries[1]["num_images"], 5)
         for name, value in summaries[0]["aggregated"].items():  # float32 means summed in another order: relative
             self.assertAlmostEqual(value, summaries[1]["aggregated"][name], delta=1e-6 * max(1.0, abs(value)), msg=name)
@@ -113,14 +116,25 @@ class TestDistributedCTEvaluation(unittest.TestCase):
             for name in ("a", "b", "c"):  # the same volume under three names: one row each
                 (tmp / name).mkdir()
                 shutil.copy(data / "example_ct_sm.nii.gz", tmp / name / "ct.nii.gz")
-                cases.append({"image": f"{tmp / name / 'ct.nii.gz'}", "label": str(data / "example_seg.nii.gz"),
-                              "source_labels": "totalsegmentator_v2"})
+                cases.append(
+                    {
+                        "image": f"{tmp / name / 'ct.nii.gz'}",
+                        "label": str(data / "example_seg.nii.gz"),
+                        "source_labels": "totalsegmentator_v2",
+                    }
+                )
             datalist = tmp / "datalist.json"
             datalist.write_text(json.dumps({"training": cases[:1], "validation": cases}))
             random_checkpoint(tmp / "model.pt")
             args = []
-            common = {**CT_SMALL, "dataset_dir": str(tmp), "datalist": str(datalist), "num_workers": 0,
-                      "cache_rate": 0, "ckpt_path": str(tmp / "model.pt")}
+            common = {
+                **CT_SMALL,
+                "dataset_dir": str(tmp),
+                "datalist": str(datalist),
+                "num_workers": 0,
+                "cache_rate": 0,
+                "ckpt_path": str(tmp / "model.pt"),
+            }
             for key, value in common.items():
                 args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
             configs = ["train.json", "evaluate.json"]

@@ -77,7 +77,9 @@ class TestFastPathAgreement(unittest.TestCase):
     @classmethod
     def _infer(cls, name: str, options: list[str]) -> tuple[dict[str, np.ndarray], str]:
         folder = cls.tmp / name
-        log = checked_output(run_bundle(["inference.json"], *cls.common, "--inference_dir", str(folder), *options), name)
+        log = checked_output(
+            run_bundle(["inference.json"], *cls.common, "--inference_dir", str(folder), *options), name
+        )
         return _masks(folder / "masks"), log
 
     def test_baseline_masks_are_not_trivial(self):

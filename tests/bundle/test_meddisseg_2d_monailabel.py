@@ -43,8 +43,9 @@ from tests.utils import BUNDLE_ROOT, shared_data_path
 
 MODEL = "meddisseg_2d"
 CPU_SETTINGS = {"image_size": 64, "batch_size": 2, "num_workers": 0, "cache_rate": 0.0, "progress_bar": False}
-FRAMES = 5  # real Kvasir-SEG validation frames in the datastore: the flow labels the first 4, refused labels go to the 5th
-
+FRAMES = (
+    5  # real Kvasir-SEG validation frames in the datastore: the flow labels the first 4, refused labels go to the 5th
+)
 
 
 def binary_png(mask_jpeg: Path, out: Path, foreground: int = 255, size: tuple[int, int] | None = None) -> Path:
@@ -126,7 +127,13 @@ class TestMonaiLabel2D(unittest.TestCase):
     @parameterized.expand(
         [
             ("unknown_model", 404, ["no inference model 'no_such_model'", MODEL], "/infer/no_such_model", {"image": 0}),
-            ("unknown_image", 404, ["'no_such_image' is not in the datastore"], f"/infer/{MODEL}", {"image": "no_such_image"}),
+            (
+                "unknown_image",
+                404,
+                ["'no_such_image' is not in the datastore"],
+                f"/infer/{MODEL}",
+                {"image": "no_such_image"},
+            ),
             ("image_is_a_folder", 404, ["'.' is not in the datastore"], f"/infer/{MODEL}", {"image": "."}),
             ("no_image", 422, ["no input"], f"/infer/{MODEL}", {}),
             ("corrupt_image", 422, ["corrupt.jpg", "cannot be read"], f"/infer/{MODEL}", {"image": "corrupt"}),
@@ -207,7 +214,10 @@ class TestMonaiLabel2D(unittest.TestCase):
 
         # /train needs labels: none yet, then one (the 2D bundle trains on pairs): 422 with the reason, nothing written
         digest = sha256(self.weights)
-        for labelled, words in ((0, "no image in the datastore has a final label"), (1, "batch_size must be at least 2")):
+        for labelled, words in (
+            (0, "no image in the datastore has a final label"),
+            (1, "batch_size must be at least 2"),
+        ):
             if labelled:
                 saved = self.server.save_label(self.ids[0], binary_png(self.masks[self.ids[0]], self.tmp / "l0.png"))
                 self.assertEqual(saved["label"], self.ids[0])
@@ -231,7 +241,9 @@ class TestMonaiLabel2D(unittest.TestCase):
         result = self.server.infer(MODEL, self.ids[0], output="json")
         self.assertAlmostEqual(result["model_mtime"], self.weights.stat().st_mtime, places=3)
         self.assertGreater(result["model_mtime"], before["model_mtime"])
-        self.assertNotAlmostEqual(result["foreground_probability_mean"], before["foreground_probability_mean"], places=6)
+        self.assertNotAlmostEqual(
+            result["foreground_probability_mean"], before["foreground_probability_mean"], places=6
+        )
         self.assertEqual(self.server.info()["train_stats"][MODEL]["train_images"], 2)
 
         # four labels, val_split 0.5: two validation images (the validation loss has a Dispersive term: pairs) -> the

@@ -23,13 +23,13 @@ import torch
 
 from meddisseg_monai.data.ct import LABEL_SETS, label_lookup_table
 from tests.monailabel_utils import (
-    configure_bundle,
-    initial_weights,
     MonaiLabelError,
     MonaiLabelServer,
     add_study,
+    configure_bundle,
     copy_app,
     download_app,
+    initial_weights,
     install_bundle,
     skip_reason,
 )
@@ -38,7 +38,6 @@ from tests.utils import REPO_ROOT, shared_data_path
 BUNDLE = REPO_ROOT / "bundle" / "meddisseg_ct_segmentation"
 MODEL = "meddisseg_ct"
 CPU_SETTINGS = {"feature_channels": 32, "roi_size": [32, 32, 32], "spacing": [6.0, 6.0, 6.0], "num_workers": 0}
-
 
 
 @pytest.mark.slow

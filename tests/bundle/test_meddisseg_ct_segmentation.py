@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import unittest
@@ -62,7 +61,9 @@ def random_checkpoint(path: Path, **overrides) -> None:
 
 
 class TestBundleDefinition(unittest.TestCase):
-    def test_metadata_describes_the_ct_network(self):  # the schema check of both bundles: tests/bundle/test_bundle_checks.py
+    def test_metadata_describes_the_ct_network(
+        self,
+    ):  # the schema check of both bundles: tests/bundle/test_bundle_checks.py
         meta = json.loads((CONFIGS / "metadata.json").read_text())
         self.assertIn(meta["version"], meta["changelog"])
         pred = meta["network_data_format"]["outputs"]["pred"]
@@ -105,7 +106,7 @@ class TestBundleDefinition(unittest.TestCase):
         )
 
     def test_ckpt_export_round_trip(self):
-        """``ckpt_export`` (TorchScript, as the model zoo ships ``models/model.ts``) gives the eager network's output."""
+        """``ckpt_export`` (TorchScript, as the zoo ships ``models/model.ts``) gives the eager network's output."""
         tmp = Path(tempfile.mkdtemp())
         self.addCleanup(shutil.rmtree, tmp, True)
         random_checkpoint(tmp / "model.pt")
@@ -268,8 +269,14 @@ class TestSynapse2DProtocol(unittest.TestCase):
         small = {"feature_channels": 32, "image_size": [32, 32], "num_samples": 2, "num_workers": 0, "cache_rate": 0}
         run_ct_bundle(
             ["configs/train.json", "configs/train_synapse2d.json"],
-            {**small, "dataset_dir": str(data), "datalist": str(tmp / "datalist.json"), "epochs": 1,
-             "ckpt_dir": str(tmp / "models"), "output_dir": str(tmp / "train")},
+            {
+                **small,
+                "dataset_dir": str(data),
+                "datalist": str(tmp / "datalist.json"),
+                "epochs": 1,
+                "ckpt_dir": str(tmp / "models"),
+                "output_dir": str(tmp / "train"),
+            },
             tmp / "train.log",
         )
         state = torch.load(tmp / "models" / "model.pt", map_location="cpu")
@@ -281,7 +288,9 @@ class TestSynapse2DProtocol(unittest.TestCase):
             ["configs/inference.json", "configs/inference_synapse2d.json"],
             {  # training-only options (num_samples, cache_rate) are unknown to inference: an error there
                 **{k: v for k, v in small.items() if k not in ("num_samples", "cache_rate")},
-                "input": str(nifti), "ckpt_path": str(tmp / "models" / "model.pt"), "output_dir": str(tmp / "o"),
+                "input": str(nifti),
+                "ckpt_path": str(tmp / "models" / "model.pt"),
+                "output_dir": str(tmp / "o"),
             },
             tmp / "inference.log",
         )

@@ -28,7 +28,10 @@ from tests.utils import REPO_ROOT, kvasir_batch, shared_data_path
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install -e .[onnx])")
 ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install -e .[onnx])")
 
-BUNDLES = {"2d": REPO_ROOT / "bundle" / "meddisseg_2d_segmentation", "ct": REPO_ROOT / "bundle" / "meddisseg_ct_segmentation"}
+BUNDLES = {
+    "2d": REPO_ROOT / "bundle" / "meddisseg_2d_segmentation",
+    "ct": REPO_ROOT / "bundle" / "meddisseg_ct_segmentation",
+}
 SMALL = {"network_def#feature_channels": 32}
 #: the converter arguments documented in both bundles' docs/README.md
 CONVERTER_KWARGS = {

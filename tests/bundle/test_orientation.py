@@ -12,7 +12,6 @@ import unittest
 from pathlib import Path
 
 import numpy as np
-import torch
 from monai.bundle import ConfigParser
 from parameterized import parameterized
 from PIL import Image

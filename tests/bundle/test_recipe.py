@@ -31,7 +31,9 @@ class TestReferenceRecipe(unittest.TestCase):
     @parameterized.expand([["stage2", SupervisedTrainer], ["stage1", TwoViewTrainer]])
     def test_trainer_class(self, stage, expected):
         target = parser(stage).get("train#trainer#_target_")
-        self.assertEqual(target, "SupervisedTrainer" if expected is SupervisedTrainer else "meddisseg_monai.engines.TwoViewTrainer")
+        self.assertEqual(
+            target, "SupervisedTrainer" if expected is SupervisedTrainer else "meddisseg_monai.engines.TwoViewTrainer"
+        )
         self.assertNotIn("iteration_update", parser(stage).get("train#trainer"))
 
     def test_stage2_optimizer_trains_every_parameter_at_1e_4(self):

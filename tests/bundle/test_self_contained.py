@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import tempfile
 import unittest
-from unittest import mock
 from pathlib import Path
+from unittest import mock
 
 from parameterized import parameterized
 
@@ -25,7 +25,13 @@ class TestCopiedBundleNamesTheMissingOption(unittest.TestCase):
     @parameterized.expand(
         [
             ["2d_inference", BUNDLE_ROOT, ["inference.json"], [], "pass --input (an image or a folder), or --datalist"],
-            ["2d_evaluate", BUNDLE_ROOT, ["train.json", "evaluate.json"], [], "no datalist given: pass --datalist PATH"],
+            [
+                "2d_evaluate",
+                BUNDLE_ROOT,
+                ["train.json", "evaluate.json"],
+                [],
+                "no datalist given: pass --datalist PATH",
+            ],
             ["2d_train_without_folder", BUNDLE_ROOT, ["train.json"], ["--datalist", "DATALIST"], "pass --dataset_dir"],
             ["ct_train", CT_BUNDLE, ["train.json"], [], "pass --dataset_dir PATH"],
             ["ct_evaluate", CT_BUNDLE, ["train.json", "evaluate.json"], [], "pass --dataset_dir PATH"],
@@ -45,7 +51,9 @@ class TestCopiedBundleNamesTheMissingOption(unittest.TestCase):
 class TestDefaultLocations(unittest.TestCase):
     def test_inside_the_checkout(self):
         self.assertEqual(source_checkout(BUNDLE_ROOT), REPO_ROOT)
-        self.assertEqual(Path(default_datalist(BUNDLE_ROOT, "kvasir_seg.json")), REPO_ROOT / "data_lists" / "kvasir_seg.json")
+        self.assertEqual(
+            Path(default_datalist(BUNDLE_ROOT, "kvasir_seg.json")), REPO_ROOT / "data_lists" / "kvasir_seg.json"
+        )
         self.assertIsNone(default_datalist(BUNDLE_ROOT, "no_such_list.json"))
 
     def test_outside_the_checkout(self):

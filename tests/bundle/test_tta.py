@@ -26,7 +26,12 @@ from tests.utils import REPO_ROOT, kvasir_datalist, shared_data_path
 
 BUNDLE_2D = REPO_ROOT / "bundle" / "meddisseg_2d_segmentation"
 BUNDLE_CT = REPO_ROOT / "bundle" / "meddisseg_ct_segmentation"
-CT_SMALL = {"network_def#feature_channels": 16, "roi_size": [32, 32, 32], "spacing": [12.0, 12.0, 12.0], "sw_batch_size": 2}
+CT_SMALL = {
+    "network_def#feature_channels": 16,
+    "roi_size": [32, 32, 32],
+    "spacing": [12.0, 12.0, 12.0],
+    "sw_batch_size": 2,
+}
 
 # bundle, config files, workflow type, the evaluator's id, activation, the default flip axes (CT: not left-right,
 # which would swap the left and right organs)
@@ -57,10 +62,20 @@ def _overrides(name: str, tmp: Path) -> dict:
         }  # fmt: skip
         if name == "2d_inference":
             return {**common, "model_file": str(checkpoint), "save_overlays": False}
-        return {**common, "best_model_file": str(checkpoint), "evaluate_split": "test", "network_def#encoder_weights": None}
+        return {
+            **common,
+            "best_model_file": str(checkpoint),
+            "evaluate_split": "test",
+            "network_def#encoder_weights": None,
+        }
     data = shared_data_path("CT-TotalSegmentator-examples")
     if name == "ct_inference":
-        return {**CT_SMALL, "input": str(data / "example_ct_sm.nii.gz"), "ckpt_path": str(checkpoint), "output_dir": str(tmp / "out")}
+        return {
+            **CT_SMALL,
+            "input": str(data / "example_ct_sm.nii.gz"),
+            "ckpt_path": str(checkpoint),
+            "output_dir": str(tmp / "out"),
+        }
     case = {"image": "example_ct_sm.nii.gz", "label": "example_seg.nii.gz", "source_labels": "totalsegmentator_v2"}
     (tmp / "datalist.json").write_text(json.dumps({"training": [case], "validation": [case]}))
     return {
@@ -117,7 +132,9 @@ class TestTTAWorkflows(unittest.TestCase):
         seen: list[tuple[torch.Tensor, torch.Tensor]] = []
         evaluator.add_event_handler(
             IterationEvents.FORWARD_COMPLETED,
-            lambda engine: seen.append((engine.state.output["image"].detach().clone(), engine.state.output["pred"].detach().clone())),
+            lambda engine: seen.append(
+                (engine.state.output["image"].detach().clone(), engine.state.output["pred"].detach().clone())
+            ),
         )
         workflow.run()
         workflow.finalize()
@@ -136,7 +153,9 @@ class TestTTAWorkflows(unittest.TestCase):
                 plain = flipped[0]  # no flip: what --tta false predicts
             self.assertEqual(len(flipped), 4)
             torch.testing.assert_close(_plain(act(pred)), _plain(expected), atol=1e-5, rtol=1e-4)
-            self.assertGreater(float((expected - plain).abs().max()), 1e-4)  # TTA changes the prediction (10x the tolerance)
+            self.assertGreater(
+                float((expected - plain).abs().max()), 1e-4
+            )  # TTA changes the prediction (10x the tolerance)
 
         out = tmp / "out"
         written = {

@@ -74,9 +74,7 @@ class TestShippedDatalists(unittest.TestCase):
 
             build_official_datalists(root, out)
             for name, _, _ in DATALISTS:
-                self.assertEqual(
-                    (Path(out) / name).read_text(), (REPO_ROOT / "data_lists" / name).read_text(), name
-                )
+                self.assertEqual((Path(out) / name).read_text(), (REPO_ROOT / "data_lists" / name).read_text(), name)
 
 
 class TestLoadDatalist(unittest.TestCase):
@@ -91,7 +89,10 @@ class TestLoadDatalist(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             _write_pairs(tmp, ["a", "b"])
-            entries = [{"image": "images/a.jpg", "label": "masks/a.png"}, {"image": "images/zz.jpg", "label": "masks/b.png"}]
+            entries = [
+                {"image": "images/a.jpg", "label": "masks/a.png"},
+                {"image": "images/zz.jpg", "label": "masks/b.png"},
+            ]
             datalist = write_datalist(tmp / "d.json", {"training": entries})
             with self.assertRaisesRegex(DatalistError, "no 'validation' list"):
                 load_datalist(datalist, "validation", tmp)
@@ -124,15 +125,32 @@ class TestBuilders(unittest.TestCase):
             _write_pairs(tmp, [f"n{i}" for i in range(10)])
             cli = [sys.executable, "-m", "meddisseg_monai.data.datalist_cli"]
             out = subprocess.run(
-                cli + ["build", "--images_dir", str(tmp / "images"), "--masks_dir", str(tmp / "masks"),
-                       "--output", str(tmp / "list.json"), "--val_fraction", "0.2", "--test_fraction", "0.1"],
-                capture_output=True, text=True, check=True,
+                cli
+                + [
+                    "build",
+                    "--images_dir",
+                    str(tmp / "images"),
+                    "--masks_dir",
+                    str(tmp / "masks"),
+                    "--output",
+                    str(tmp / "list.json"),
+                    "--val_fraction",
+                    "0.2",
+                    "--test_fraction",
+                    "0.1",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout
             self.assertIn(f"--dataset_dir {tmp}", out)
             content = json.loads((tmp / "list.json").read_text())
             self.assertEqual([len(content[k]) for k in ("training", "validation", "test")], [7, 2, 1])
             checked = subprocess.run(
-                cli + ["check", str(tmp / "list.json"), "--dataset_dir", str(tmp)], capture_output=True, text=True, check=True
+                cli + ["check", str(tmp / "list.json"), "--dataset_dir", str(tmp)],
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout
             self.assertIn("training: 7 entries OK", checked)
 
@@ -145,7 +163,9 @@ class TestInferenceDatalist(unittest.TestCase):
             (tmp / "images" / "sub").mkdir()
             Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp / "images" / "sub" / "c.png")
             self.assertEqual(len(inference_datalist(tmp / "images" / "a.jpg")), 1)
-            self.assertEqual([Path(i["image"]).name for i in inference_datalist(tmp / "images")], ["a.jpg", "b.jpg", "c.png"])
+            self.assertEqual(
+                [Path(i["image"]).name for i in inference_datalist(tmp / "images")], ["a.jpg", "b.jpg", "c.png"]
+            )
             datalist = write_datalist(tmp / "d.json", {"test": [{"image": "images/a.jpg"}]})
             self.assertEqual(len(inference_datalist(None, datalist, tmp, "test")), 1)
             Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp / "images" / "sub" / "a.png")

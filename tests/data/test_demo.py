@@ -39,8 +39,10 @@ class TestDemoData(unittest.TestCase):
         folder = shared_data_path("Kvasir-SEG")
         with tempfile.TemporaryDirectory() as tmp:
             datalist = kvasir_subset(folder, os.path.join(tmp, "d.json"), train=5, validation=3)
-            splits = {s: [Path(i["image"]).stem for i in load_datalist(datalist, s, folder, check=False)]
-                      for s in ("training", "validation", "test")}
+            splits = {
+                s: [Path(i["image"]).stem for i in load_datalist(datalist, s, folder, check=False)]
+                for s in ("training", "validation", "test")
+            }
             train_ids = (folder / "train.txt").read_text().split()
             self.assertEqual(splits["training"], train_ids[:5])
             self.assertEqual(splits["validation"], train_ids[-3:])

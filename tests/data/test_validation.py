@@ -40,10 +40,25 @@ def _truncated(folder: Path) -> dict:
 
 # name, how to make the bad entry, text the error must contain
 BAD_ENTRIES = [
-    ["missing_image", lambda d: {"image": str(d / "nope.jpg"), "label": _pair(d, "m")["label"]}, "nope.jpg: image file not found"],
-    ["missing_mask", lambda d: {"image": _pair(d, "m")["image"], "label": str(d / "gone.png")}, "gone.png: mask file not found"],
+    [
+        "missing_image",
+        lambda d: {"image": str(d / "nope.jpg"), "label": _pair(d, "m")["label"]},
+        "nope.jpg: image file not found",
+    ],
+    [
+        "missing_mask",
+        lambda d: {"image": _pair(d, "m")["image"], "label": str(d / "gone.png")},
+        "gone.png: mask file not found",
+    ],
     ["truncated_jpeg", _truncated, "truncated.jpg: image cannot be read"],
-    ["not_an_image", lambda d: {"image": str((d / "text.jpg").write_text("hello") and d / "text.jpg"), "label": _pair(d, "t")["label"]}, "text.jpg: image cannot be read"],
+    [
+        "not_an_image",
+        lambda d: {
+            "image": str((d / "text.jpg").write_text("hello") and d / "text.jpg"),
+            "label": _pair(d, "t")["label"],
+        },
+        "text.jpg: image cannot be read",
+    ],
     ["size_mismatch", lambda d: _pair(d, "s", size=(20, 30), mask_size=(30, 20)), "image is 30x20 but its mask"],
     ["palette_image", lambda d: _pair(d, "p", image_mode="P"), "image mode 'P' is not supported"],
     ["no_label", lambda d: {"image": _pair(d, "n")["image"]}, "has no 'label'"],

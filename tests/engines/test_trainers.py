@@ -17,7 +17,16 @@ from meddisseg_monai.networks import MedDisSeg, MedDisSegStage1
 from meddisseg_monai.transforms import MainOutputd
 from tests.utils import kvasir_batch
 
-STAGE2_TERMS = {"loss", "mask", "foreground", "background", "complementary", "dispersive", "weight_foreground", "weight_background"}
+STAGE2_TERMS = {
+    "loss",
+    "mask",
+    "foreground",
+    "background",
+    "complementary",
+    "dispersive",
+    "weight_foreground",
+    "weight_background",
+}
 STAGE1_TERMS = {"loss", "mask", "mask_augmented", "consistency", "dispersive", "dispersive_augmented"}
 
 
@@ -29,7 +38,13 @@ def real_loader(batch_size: int = 2):
 
 # trainer class, network, loss, expected loss terms
 CASES = [
-    ["stage2", SupervisedTrainer, lambda: MedDisSeg(feature_channels=32, auxiliary_outputs=True), MedDisSegLoss, STAGE2_TERMS],
+    [
+        "stage2",
+        SupervisedTrainer,
+        lambda: MedDisSeg(feature_channels=32, auxiliary_outputs=True),
+        MedDisSegLoss,
+        STAGE2_TERMS,
+    ],
     ["stage1", TwoViewTrainer, lambda: MedDisSegStage1(auxiliary_outputs=True), MedDisSegStage1Loss, STAGE1_TERMS],
 ]
 
@@ -50,6 +65,7 @@ def train_one_epoch(trainer_cls: type, network: torch.nn.Module, loss: torch.nn.
     trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: logged.append(loss_terms(e.state.output)))
     trainer.run()
     return trainer, logged
+
 
 class TestTrainers(unittest.TestCase):
     @parameterized.expand(CASES)

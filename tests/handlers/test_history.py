@@ -3,7 +3,6 @@ record per epoch with the loss and the validation metrics, atomic rewrites, and 
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import unittest
@@ -26,14 +25,25 @@ def _engines(history_file: str, images: torch.Tensor, masks: torch.Tensor, val_i
     data = [{"image": images[i : i + 2], "label": masks[i : i + 2]} for i in range(0, len(images), 2)]
     post = Compose([Activationsd(keys="pred", sigmoid=True), AsDiscreted(keys="pred", threshold=0.5)])
     evaluator = SupervisedEvaluator(
-        device=torch.device("cpu"), val_data_loader=data[:1], network=network, postprocessing=post,
-        key_val_metric={"val_mean_dice": MeanDice(output_transform=lambda o: ([x["pred"] for x in o], [x["label"] for x in o]))},
+        device=torch.device("cpu"),
+        val_data_loader=data[:1],
+        network=network,
+        postprocessing=post,
+        key_val_metric={
+            "val_mean_dice": MeanDice(output_transform=lambda o: ([x["pred"] for x in o], [x["label"] for x in o]))
+        },
     )
     trainer = SupervisedTrainer(
-        device=torch.device("cpu"), max_epochs=3, train_data_loader=data, network=network,
-        optimizer=torch.optim.Adam(network.parameters(), 1e-2), loss_function=segmentation_loss(out_channels=1),
-        train_handlers=[ValidationHandler(validator=evaluator, interval=val_interval, epoch_level=True),
-                        EpochHistoryHandler(history_file, validator=evaluator)],
+        device=torch.device("cpu"),
+        max_epochs=3,
+        train_data_loader=data,
+        network=network,
+        optimizer=torch.optim.Adam(network.parameters(), 1e-2),
+        loss_function=segmentation_loss(out_channels=1),
+        train_handlers=[
+            ValidationHandler(validator=evaluator, interval=val_interval, epoch_level=True),
+            EpochHistoryHandler(history_file, validator=evaluator),
+        ],
     )
     return trainer, evaluator
 

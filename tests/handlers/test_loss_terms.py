@@ -41,7 +41,12 @@ class _SingleView(torch.nn.Module):
 # network, loss, expected logged keys
 CASES = [
     ["terms published", _TwoOutputs, _SingleView, {"loss", "single_view"}],
-    ["a loss without terms", lambda: UNet(2, 3, 1, channels=(8, 16), strides=(2,)), lambda: segmentation_loss(1), {"loss"}],
+    [
+        "a loss without terms",
+        lambda: UNet(2, 3, 1, channels=(8, 16), strides=(2,)),
+        lambda: segmentation_loss(1),
+        {"loss"},
+    ],
 ]
 
 

@@ -23,10 +23,18 @@ COLUMN_CASES = [
     ["paper_metric", "val_mean_dice", (5, 1, 4), ["iou", "dice", "recall", "precision"]],
 ]
 CLASS_COLUMN_CASES = [  # the CT bundle's naming: the class mean, then one column per organ
-    ["monai_per_organ", "dice_source_size", (3, 2), ["dice_source_size", "dice_source_size_liver",
-                                                     "dice_source_size_spleen"]],
-    ["paper_per_organ", "val_mean_dice", (3, 2, 4), [f"{m}{c}" for m in ("iou", "dice", "recall", "precision")
-                                                     for c in ("", "_liver", "_spleen")]],
+    [
+        "monai_per_organ",
+        "dice_source_size",
+        (3, 2),
+        ["dice_source_size", "dice_source_size_liver", "dice_source_size_spleen"],
+    ],
+    [
+        "paper_per_organ",
+        "val_mean_dice",
+        (3, 2, 4),
+        [f"{m}{c}" for m in ("iou", "dice", "recall", "precision") for c in ("", "_liver", "_spleen")],
+    ],
 ]
 
 
@@ -38,7 +46,11 @@ def _batches() -> list[list[dict]]:
     half[:, 2:4, 2:6] = 1
     pairs = [(truth, truth), (half, truth), (torch.zeros(1, 8, 8), truth), (torch.zeros(1, 8, 8), torch.zeros(1, 8, 8))]
     items = [
-        {"pred": p, "label": t, "image": MetaTensor(torch.zeros(3, 8, 8), meta={"filename_or_obj": f"/data/img{i}.jpg"})}
+        {
+            "pred": p,
+            "label": t,
+            "image": MetaTensor(torch.zeros(3, 8, 8), meta={"filename_or_obj": f"/data/img{i}.jpg"}),
+        }
         for i, (p, t) in enumerate(pairs)
     ]
     return [items[:2], items[2:]]
@@ -74,18 +86,20 @@ class TestReportWriter(unittest.TestCase):
 
     def test_evaluation_run_writes_csv_and_json(self):
         engine = Engine(lambda engine, batch: batch)
-        IgniteMetricHandler(metric_fn=PerImageOverlapMetric("dice"), output_transform=from_engine(["pred", "label"])).attach(
-            engine, "val_mean_dice"
-        )
+        IgniteMetricHandler(
+            metric_fn=PerImageOverlapMetric("dice"), output_transform=from_engine(["pred", "label"])
+        ).attach(engine, "val_mean_dice")
         dice = DiceMetric(include_background=True, ignore_empty=False)
         IgniteMetricHandler(metric_fn=dice, output_transform=from_engine(["pred", "label"])).attach(
             engine, "dice_source_size"
         )
-        HausdorffDistance(include_background=True, percentile=95, output_transform=from_engine(["pred", "label"])).attach(
-            engine, "hd95_source_size"
-        )
+        HausdorffDistance(
+            include_background=True, percentile=95, output_transform=from_engine(["pred", "label"])
+        ).attach(engine, "hd95_source_size")
         with tempfile.TemporaryDirectory() as out:
-            SegmentationReportWriter(out, metric_details=["val_mean_dice", "dice_source_size", "hd95_source_size"]).attach(engine)
+            SegmentationReportWriter(
+                out, metric_details=["val_mean_dice", "dice_source_size", "hd95_source_size"]
+            ).attach(engine)
             engine.run(_batches(), max_epochs=1)
             with open(Path(out) / "metrics_per_image.csv") as f:
                 rows = list(csv.DictReader(f))
@@ -93,7 +107,9 @@ class TestReportWriter(unittest.TestCase):
             summary = json.loads((Path(out) / "metrics_summary.json").read_text())
             summary_csv = (Path(out) / "metrics_summary.csv").read_text()
         self.assertEqual([r["image"] for r in rows], [f"/data/img{i}.jpg" for i in range(4)])
-        self.assertEqual(list(rows[0]), ["image", "iou", "dice", "recall", "precision", "dice_source_size", "hd95_source_size"])
+        self.assertEqual(
+            list(rows[0]), ["image", "iou", "dice", "recall", "precision", "dice_source_size", "hd95_source_size"]
+        )
         dice = [float(r["dice"]) for r in rows]
         self.assertAlmostEqual(dice[0], 1.0)
         self.assertAlmostEqual(dice[1], 2 * 8 / (8 + 16), places=5)
@@ -102,8 +118,10 @@ class TestReportWriter(unittest.TestCase):
         # one convention for Dice: empty of empty scores 1 in the paper metric and in MONAI's (ignore_empty=False)
         self.assertAlmostEqual(per_image[3]["dice_source_size"], 1.0)
         self.assertEqual(per_image[2]["dice_source_size"], 0.0)
-        self.assertEqual(set(summary["conventions"]), {"iou", "dice", "recall", "precision", "dice_source_size",
-                                                       "hd95_source_size", "val_mean_dice"})
+        self.assertEqual(
+            set(summary["conventions"]),
+            {"iou", "dice", "recall", "precision", "dice_source_size", "hd95_source_size", "val_mean_dice"},
+        )
         self.assertIn("empty in both the truth and the prediction scores 1", summary["conventions"]["dice_source_size"])
         self.assertEqual(summary["num_images"], 4)
         self.assertAlmostEqual(summary["per_image"]["dice"]["mean"], float(np.mean(dice)), places=5)

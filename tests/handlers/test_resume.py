@@ -25,7 +25,9 @@ def _evaluator(scores: list[float]) -> Engine:
 class TestResumableHandlers(unittest.TestCase):
     def test_early_stop_state_round_trip(self):
         trainer = Engine(lambda engine, batch: None)
-        handler = ResumableEarlyStopHandler(patience=3, score_function=lambda e: e.state.metrics["score"], epoch_level=True)
+        handler = ResumableEarlyStopHandler(
+            patience=3, score_function=lambda e: e.state.metrics["score"], epoch_level=True
+        )
         self.assertEqual(handler.state_dict(), {})
         restored = ResumableEarlyStopHandler(patience=3, score_function=lambda e: e.state.metrics["score"])
         handler.set_trainer(trainer)
@@ -41,18 +43,24 @@ class TestResumableHandlers(unittest.TestCase):
     def test_best_checkpoint_tracking_survives_a_restart(self):
         network = torch.nn.Linear(2, 1)
         with tempfile.TemporaryDirectory() as tmp:
-            saver = ResumableCheckpointSaver(tmp, {"model": network}, save_key_metric=True, key_metric_name="score",
-                                             key_metric_filename="model.pt")
+            saver = ResumableCheckpointSaver(
+                tmp, {"model": network}, save_key_metric=True, key_metric_name="score", key_metric_filename="model.pt"
+            )
             evaluator = _evaluator([0.9])
             saver.attach(evaluator)
             evaluator.run([0], max_epochs=1)
-            last = Checkpoint({"best": saver}, DiskSaver(tmp, require_empty=False), filename_prefix="last",
-                              filename_pattern="{filename_prefix}.{ext}")
+            last = Checkpoint(
+                {"best": saver},
+                DiskSaver(tmp, require_empty=False),
+                filename_prefix="last",
+                filename_pattern="{filename_prefix}.{ext}",
+            )
             last(evaluator)
 
             torch.nn.init.zeros_(network.weight)
-            resumed = ResumableCheckpointSaver(tmp, {"model": network}, save_key_metric=True, key_metric_name="score",
-                                               key_metric_filename="model.pt")
+            resumed = ResumableCheckpointSaver(
+                tmp, {"model": network}, save_key_metric=True, key_metric_name="score", key_metric_filename="model.pt"
+            )
             fresh = _evaluator([0.5])
             CheckpointLoader(f"{tmp}/last.pt", {"best": resumed}).attach(fresh)
             resumed.attach(fresh)

@@ -15,7 +15,9 @@ from meddisseg_monai.handlers import SampleRecorder
 
 class TestSampleRecorder(unittest.TestCase):
     def test_records_each_epoch(self):
-        items = [{"image": MetaTensor(torch.zeros(1, 2, 2), meta={"filename_or_obj": f"/data/img{i}.png"})} for i in range(5)]
+        items = [
+            {"image": MetaTensor(torch.zeros(1, 2, 2), meta={"filename_or_obj": f"/data/img{i}.png"})} for i in range(5)
+        ]
         loader = DataLoader(Dataset(items), batch_size=2, shuffle=False)
         engine = Engine(lambda e, b: None)
         with tempfile.TemporaryDirectory() as tmp:

@@ -64,13 +64,25 @@ def run(network, loss_function, data, inferer=None) -> float:
 
 # network, the handler's loss function (from the loss), independent computation
 CASES = [
-    ["stage2", lambda: MedDisSeg(feature_channels=32, auxiliary_outputs=True), MedDisSegLoss(), lambda l: l, expected_stage2],
-    ["stage1", lambda: MedDisSegStage1(auxiliary_outputs=True), MedDisSegStage1Loss(), lambda l: l.single_view, expected_stage1],
+    [
+        "stage2",
+        lambda: MedDisSeg(feature_channels=32, auxiliary_outputs=True),
+        MedDisSegLoss(),
+        lambda loss: loss,
+        expected_stage2,
+    ],
+    [
+        "stage1",
+        lambda: MedDisSegStage1(auxiliary_outputs=True),
+        MedDisSegStage1Loss(),
+        lambda loss: loss.single_view,
+        expected_stage1,
+    ],
     [
         "baseline",
         lambda: UNet(2, 3, 1, channels=(8, 16), strides=(2,), norm="batch"),
         segmentation_loss(1),
-        lambda l: l,
+        lambda loss: loss,
         expected_plain,
     ],
 ]

@@ -12,7 +12,12 @@ from meddisseg_monai.networks import MedDisSeg
 from meddisseg_monai.utils import resolve_autocast
 from tests.utils import EMULATED_BF16_REASON, NATIVE_BF16
 
-CASES = [[None, None], ["fp32", None], ["auto", None], ["bf16", SlidingWindowInferer(roi_size=(32, 32), sw_batch_size=2)]]
+CASES = [
+    [None, None],
+    ["fp32", None],
+    ["auto", None],
+    ["bf16", SlidingWindowInferer(roi_size=(32, 32), sw_batch_size=2)],
+]
 
 
 class TestAutocastInferer(unittest.TestCase):
@@ -31,7 +36,9 @@ class TestAutocastInferer(unittest.TestCase):
             expected = (inner or (lambda i, n: n(i)))(x, self.net)
         self.assertEqual(out.dtype, torch.float32)
         self.assertEqual(tuple(out.shape), (1, 1, 64, 64))
-        tolerance = 0.15 if resolve_autocast(autocast, "cpu") == "bf16" else 1e-6  # bf16 keeps ~3 significant digits through 100+ layers
+        tolerance = (
+            0.15 if resolve_autocast(autocast, "cpu") == "bf16" else 1e-6
+        )  # bf16 keeps ~3 significant digits through 100+ layers
         self.assertLess(float((out - expected).abs().max()), tolerance * max(1.0, float(expected.abs().max())))
 
     def test_runs_under_autocast(self):

@@ -79,7 +79,9 @@ class TestFlipTTAInferer(unittest.TestCase):
         inner = SlidingWindowInferer(roi_size=(8, 8), sw_batch_size=2)
         for enabled in (False, "false"):
             with torch.no_grad():
-                torch.testing.assert_close(FlipTTAInferer(inner, enabled=enabled)(x, net), inner(x, net), atol=0, rtol=0)
+                torch.testing.assert_close(
+                    FlipTTAInferer(inner, enabled=enabled)(x, net), inner(x, net), atol=0, rtol=0
+                )
 
     def test_saturated_logits_stay_finite(self):
         """Log-space averaging: logits of +-60 (probabilities 1 and 0 in float32) give the exact mean, no inf."""

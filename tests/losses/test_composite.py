@@ -77,7 +77,9 @@ class TestMedDisSegLoss(unittest.TestCase):
         torch.testing.assert_close(terms["foreground"], manual_dice_bce(outputs["foreground"], union))
         onehot = F.one_hot(labels[:, 0].long(), 4).permute(0, 3, 1, 2).float()
         probs = torch.softmax(outputs["pred"], 1)
-        dice = 1 - ((2 * (probs * onehot).sum((0, 2, 3)) + 1) / (probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3)) + 1)).mean()
+        dice = (
+            1 - ((2 * (probs * onehot).sum((0, 2, 3)) + 1) / (probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3)) + 1)).mean()
+        )
         ce = F.cross_entropy(outputs["pred"], labels[:, 0].long())
         torch.testing.assert_close(terms["mask"], dice + ce)
 
@@ -142,7 +144,9 @@ class TestAuxiliaryWeight(unittest.TestCase):
         outputs, target = stage2_outputs(batch=4), binary_target(batch=4)
         for weighting in ("reference", "mean"):
             terms = all_terms(MedDisSegLoss(auxiliary_weighting=weighting), outputs, target)
-            torch.testing.assert_close(terms["weight_foreground"], auxiliary_weight(outputs["foreground"], weighting).detach())
+            torch.testing.assert_close(
+                terms["weight_foreground"], auxiliary_weight(outputs["foreground"], weighting).detach()
+            )
 
 
 class TestMedDisSegStage1Loss(unittest.TestCase):
@@ -151,9 +155,9 @@ class TestMedDisSegStage1Loss(unittest.TestCase):
         target = binary_target()
         terms = all_terms(MedDisSegStage1Loss(dispersive_weight=0.2), clean, augmented, target)
         p, q = clean["pred"], augmented["pred"]
-        consistency = F.binary_cross_entropy(torch.sigmoid(p), (torch.sigmoid(q) > 0.5).float()) + F.binary_cross_entropy(
-            torch.sigmoid(q), (torch.sigmoid(p) > 0.5).float()
-        )
+        consistency = F.binary_cross_entropy(
+            torch.sigmoid(p), (torch.sigmoid(q) > 0.5).float()
+        ) + F.binary_cross_entropy(torch.sigmoid(q), (torch.sigmoid(p) > 0.5).float())
         torch.testing.assert_close(terms["consistency"], consistency)
         torch.testing.assert_close(terms["mask_augmented"], manual_dice_bce(q, target))
         disp = DispersiveLoss()

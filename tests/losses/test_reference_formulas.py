@@ -111,9 +111,13 @@ class TestStage2ReferenceFormulas(unittest.TestCase):
             -(flat_t * torch.log(flat_p) + (1 - flat_t) * torch.log(1 - flat_p))
         )
         b = 1 / (torch.tanh(p.sum() / (x.shape[2] * x.shape[3])) + 1e-15)
-        compl_p = torch.stack([p, torch.sigmoid(outputs["background"].detach()), torch.sigmoid(outputs["uncertainty"].detach())])
+        compl_p = torch.stack(
+            [p, torch.sigmoid(outputs["background"].detach()), torch.sigmoid(outputs["uncertainty"].detach())]
+        )
         soft = torch.softmax(compl_p, dim=0)
-        compl = (soft[0] * soft[1] + soft[0] * soft[2] + soft[1] * soft[2]).sum() / (x.shape[0] * x.shape[2] * x.shape[3])
+        compl = (soft[0] * soft[1] + soft[0] * soft[2] + soft[1] * soft[2]).sum() / (
+            x.shape[0] * x.shape[2] * x.shape[3]
+        )
         (b * term + compl).backward()
         torch.testing.assert_close(outputs["foreground"].grad, x.grad, rtol=1e-4, atol=1e-7)
 

@@ -74,13 +74,16 @@ class TestPerImageOverlapMetric(unittest.TestCase):
 
     def test_ignite_handler(self):
         batches = [
-            {"pred": torch.cat([mask([[1, 1], [0, 0]]), mask([[0, 0], [0, 0]])]), "label": torch.cat([mask([[1, 0], [0, 0]]), mask([[0, 0], [0, 0]])])},
+            {
+                "pred": torch.cat([mask([[1, 1], [0, 0]]), mask([[0, 0], [0, 0]])]),
+                "label": torch.cat([mask([[1, 0], [0, 0]]), mask([[0, 0], [0, 0]])]),
+            },
             {"pred": mask([[0, 1], [0, 0]]), "label": mask([[0, 1], [0, 0]])},
         ]
         engine = Engine(lambda engine, batch: batch)
-        IgniteMetricHandler(metric_fn=PerImageOverlapMetric("dice"), output_transform=from_engine(["pred", "label"])).attach(
-            engine, "mean_dice"
-        )
+        IgniteMetricHandler(
+            metric_fn=PerImageOverlapMetric("dice"), output_transform=from_engine(["pred", "label"])
+        ).attach(engine, "mean_dice")
         engine.run(batches, max_epochs=1)
         self.assertAlmostEqual(engine.state.metrics["mean_dice"], (2 / 3 + 1 + 1) / 3, places=6)
 

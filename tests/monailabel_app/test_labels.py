@@ -19,7 +19,9 @@ from PIL import Image
 
 from tests.utils import REPO_ROOT, shared_data_path
 
-_spec = importlib.util.spec_from_file_location("meddisseg_monailabel_labels", REPO_ROOT / "monailabel_app" / "lib" / "labels.py")
+_spec = importlib.util.spec_from_file_location(
+    "meddisseg_monailabel_labels", REPO_ROOT / "monailabel_app" / "lib" / "labels.py"
+)
 labels = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = labels  # dataclasses look their module up there
 _spec.loader.exec_module(labels)
@@ -32,7 +34,9 @@ SPECS = {
 
 class TestLabelSpec(unittest.TestCase):
     def test_from_bundles(self):
-        self.assertEqual((SPECS["2d"].dimension, SPECS["2d"].binary, SPECS["2d"].labels), (2, True, {"foreground": 255}))
+        self.assertEqual(
+            (SPECS["2d"].dimension, SPECS["2d"].binary, SPECS["2d"].labels), (2, True, {"foreground": 255})
+        )
         self.assertEqual((SPECS["ct"].dimension, SPECS["ct"].binary), (3, False))
         self.assertEqual(SPECS["ct"].values, set(range(14)))
         self.assertEqual(SPECS["ct"].labels["liver"], 6)

@@ -54,7 +54,8 @@ def reference_state_dict(stage: str, seed: int = 0) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     layout = json.loads(FIXTURE.read_text())[stage]
     return {
-        key: torch.randint(0, 5, shape, generator=generator) if key.endswith("num_batches_tracked")
+        key: torch.randint(0, 5, shape, generator=generator)
+        if key.endswith("num_batches_tracked")
         else torch.rand(shape, generator=generator) + 0.5
         for key, shape in layout.items()
     }
@@ -93,7 +94,9 @@ class TestTorchvisionResNet50(unittest.TestCase):
 
     def test_3d_network_rejects_2d_weights(self):
         with self.assertRaisesRegex(ValueError, "2D"):
-            load_torchvision_resnet50(MedDisSegStage1(spatial_dims=3, in_channels=1), imagenet_layout_resnet50().state_dict())
+            load_torchvision_resnet50(
+                MedDisSegStage1(spatial_dims=3, in_channels=1), imagenet_layout_resnet50().state_dict()
+            )
 
 
 class TestEncoderWeights(unittest.TestCase):
@@ -246,10 +249,14 @@ class TestBadReferenceCheckpoints(unittest.TestCase):
     @parameterized.expand(
         [
             # name, stage written, network, corruption, error, texts the message must contain
-            ["stage2_into_stage1", "stage2", MedDisSegStage1, None, WeightsMismatchError, ["not in the network", "missing from the file", "aggregations.", "head.attentions."]],
-            ["stage1_into_stage2", "stage1", MedDisSeg, None, WeightsMismatchError, ["missing from the file", "aggregations.", "not in the network", "head."]],
-            ["truncated_file", "stage1", MedDisSegStage1, _truncate_bytes, ValueError, ["not a readable PyTorch weights file"]],
-            ["truncated_state_dict", "stage1", MedDisSegStage1, _drop_head_keys, WeightsMismatchError, ["missing from the file", "head."]],
+            ["stage2_into_stage1", "stage2", MedDisSegStage1, None, WeightsMismatchError,
+             ["not in the network", "missing from the file", "aggregations.", "head.attentions."]],
+            ["stage1_into_stage2", "stage1", MedDisSeg, None, WeightsMismatchError,
+             ["missing from the file", "aggregations.", "not in the network", "head."]],
+            ["truncated_file", "stage1", MedDisSegStage1, _truncate_bytes, ValueError,
+             ["not a readable PyTorch weights file"]],
+            ["truncated_state_dict", "stage1", MedDisSegStage1, _drop_head_keys, WeightsMismatchError,
+             ["missing from the file", "head."]],
         ]
     )  # fmt: skip
     def test_error_names_file_and_nothing_is_loaded(self, _, stage, cls, corrupt, error, texts):

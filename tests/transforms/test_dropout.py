@@ -98,7 +98,9 @@ class TestRandSourceCoarseDropoutd(unittest.TestCase):
 
     def test_holes_are_the_same_for_every_key(self):
         image = MetaTensor(torch.rand(3, 64, 64) + 0.1, meta={"spatial_shape": (128, 128)})
-        out = RandSourceCoarseDropoutd(["image", "copy"], prob=1.0).set_random_state(3)({"image": image, "copy": image.clone()})
+        out = RandSourceCoarseDropoutd(["image", "copy"], prob=1.0).set_random_state(3)(
+            {"image": image, "copy": image.clone()}
+        )
         self.assertTrue(torch.equal(out["image"], out["copy"]))
         self.assertLess(float((out["image"] == 0).float().mean()), 1.0)
 

@@ -51,9 +51,14 @@ class TestInvertArgmaxd(unittest.TestCase):
         scores = torch.nn.functional.interpolate(scores[None], size=data["image"].shape[1:], mode="trilinear")[0]
         data["pred"] = MetaTensor(torch.softmax(scores * 20, dim=0), meta=data["image"].meta)  # as a network output
         expected = Compose(
-            [Invertd("pred", transform, orig_keys="image", nearest_interp=False, to_tensor=True), AsDiscreted("pred", argmax=True)]
+            [
+                Invertd("pred", transform, orig_keys="image", nearest_interp=False, to_tensor=True),
+                AsDiscreted("pred", argmax=True),
+            ]
         )(dict(data))["pred"]
-        result = InvertArgmaxd("pred", transform, orig_keys="image", channels_per_step=channels_per_step)(dict(data))["pred"]
+        result = InvertArgmaxd("pred", transform, orig_keys="image", channels_per_step=channels_per_step)(dict(data))[
+            "pred"
+        ]
         self.assertEqual(tuple(result.shape), tuple(expected.shape))
         self.assertEqual(tuple(result.shape[1:]), (122, 101, 30))  # the source grid
         torch.testing.assert_close(result.as_tensor().long(), expected.as_tensor().long())

@@ -45,7 +45,9 @@ class TestMaskOverlay(unittest.TestCase):
 
     def test_dict_keeps_image_meta(self):
         image = MetaTensor(torch.zeros(3, 8, 8), meta={"filename_or_obj": "/data/a.jpg"})
-        out = MaskOverlayd(keys="source", mask_key="pred", names="overlay")({"source": image, "pred": torch.ones(1, 8, 8)})
+        out = MaskOverlayd(keys="source", mask_key="pred", names="overlay")(
+            {"source": image, "pred": torch.ones(1, 8, 8)}
+        )
         self.assertEqual(out["overlay"].meta["filename_or_obj"], "/data/a.jpg")
 
 

@@ -17,12 +17,19 @@ from tests.utils import kvasir_batch
 class TestFigures(unittest.TestCase):
     def test_learning_curves(self):
         histories = {
-            "a": [{"epoch": 1, "train_loss": 2.0, "val_mean_dice": 0.2}, {"epoch": 2, "train_loss": 1.5, "val_mean_dice": None}],
+            "a": [
+                {"epoch": 1, "train_loss": 2.0, "val_mean_dice": 0.2},
+                {"epoch": 2, "train_loss": 1.5, "val_mean_dice": None},
+            ],
             "b": [{"epoch": 1, "train_loss": 1.8, "val_mean_dice": 0.3}],
         }
         with tempfile.TemporaryDirectory() as tmp:
-            path = plot_learning_curves(histories, os.path.join(tmp, "sub", "curve.png"),
-                                        reference_lines={"val_mean_dice": {"untrained": 0.1}}, title="t")
+            path = plot_learning_curves(
+                histories,
+                os.path.join(tmp, "sub", "curve.png"),
+                reference_lines={"val_mean_dice": {"untrained": 0.1}},
+                title="t",
+            )
             with Image.open(path) as image:
                 self.assertEqual(image.format, "PNG")
                 width, height = image.size

@@ -119,4 +119,3 @@ class EncoderLevelAttention(nn.Module):
         spatial = torch.cat([branch(x) for branch in self.spatial_branches], dim=1)
         spatial_weights = torch.sigmoid(self.spatial_fuse(spatial))
         return x * channel_weights * spatial_weights
-

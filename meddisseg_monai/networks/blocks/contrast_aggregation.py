@@ -52,7 +52,9 @@ def _fold(windows: torch.Tensor, offsets: list[list[int]], padding: int, spatial
     return out
 
 
-def _fold_out_of_place(windows: torch.Tensor, offsets: list[list[int]], padding: int, spatial_dims: int) -> torch.Tensor:
+def _fold_out_of_place(
+    windows: torch.Tensor, offsets: list[list[int]], padding: int, spatial_dims: int
+) -> torch.Tensor:
     """:func:`_fold` without in-place writes: each window is zero-padded into place and the padded windows are summed.
 
     The same values as :func:`_fold` (the same additions, in the same order); used when exporting to ONNX, whose

@@ -53,9 +53,7 @@ class EncoderAttentionHead(nn.Module):
         )
         self.upsamples = nn.ModuleList([linear_upsample(spatial_dims, s) for s in scales])
         self.act = get_act_layer(act)
-        self.attentions = nn.ModuleList(
-            [EncoderLevelAttention(spatial_dims, channels, act=act) for _ in in_channels]
-        )
+        self.attentions = nn.ModuleList([EncoderLevelAttention(spatial_dims, channels, act=act) for _ in in_channels])
         self.fuse = Conv[Conv.CONV, spatial_dims](channels * len(in_channels), out_channels, kernel_size=1, bias=False)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:

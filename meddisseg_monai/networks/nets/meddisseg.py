@@ -127,9 +127,15 @@ class MedDisSeg(MedDisSegBase):
 
         # contrast-driven aggregation, deep to shallow
         a4 = self.aggregations[3](e4, self.fg_guides[3](f_fg), self.bg_guides[3](f_bg))
-        a3 = self.aggregations[2](torch.cat([e3, self.upsample(a4)], 1), self.fg_guides[2](f_fg), self.bg_guides[2](f_bg))
-        a2 = self.aggregations[1](torch.cat([e2, self.upsample(a3)], 1), self.fg_guides[1](f_fg), self.bg_guides[1](f_bg))
-        a1 = self.aggregations[0](torch.cat([e1, self.upsample(a2)], 1), self.fg_guides[0](f_fg), self.bg_guides[0](f_bg))
+        a3 = self.aggregations[2](
+            torch.cat([e3, self.upsample(a4)], 1), self.fg_guides[2](f_fg), self.bg_guides[2](f_bg)
+        )
+        a2 = self.aggregations[1](
+            torch.cat([e2, self.upsample(a3)], 1), self.fg_guides[1](f_fg), self.bg_guides[1](f_bg)
+        )
+        a1 = self.aggregations[0](
+            torch.cat([e1, self.upsample(a2)], 1), self.fg_guides[0](f_fg), self.bg_guides[0](f_bg)
+        )
 
         # size-aware decoders and fused output
         small = self.decoder_small(a2, a1)

@@ -1,4 +1,4 @@
-"""Argument and input checks shared by the Med-DisSeg networks: every failure is a ValueError saying what is expected."""
+"""Argument and input checks shared by the Med-DisSeg networks: each failure is a ValueError saying what is expected."""
 
 from __future__ import annotations
 

@@ -22,7 +22,9 @@ class TestWindowUnfoldFold(unittest.TestCase):
         torch.testing.assert_close(ours, expected.permute(0, 3, 4, 2, 1))
         windows = torch.randn(2, 6, kernel_size**2, 7 * 5)
         folded = F.fold(windows.reshape(2, -1, 35), (7, 5), kernel_size, padding=padding)
-        ours_folded = window_fold(windows.reshape(2, 6, kernel_size**2, 7, 5).permute(0, 3, 4, 2, 1), offsets, padding, 2)
+        ours_folded = window_fold(
+            windows.reshape(2, 6, kernel_size**2, 7, 5).permute(0, 3, 4, 2, 1), offsets, padding, 2
+        )
         torch.testing.assert_close(ours_folded, folded.permute(0, 2, 3, 1))
 
     def test_fold_is_adjoint_of_unfold_3d(self):

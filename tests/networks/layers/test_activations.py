@@ -11,7 +11,10 @@ from meddisseg_monai.networks.layers import TeLU, register_activations
 from meddisseg_monai.networks.layers.activations import telu
 
 # x, expected x * tanh(exp(x)) computed in float64 from the definition
-VALUE_CASES = [[x, x * torch.tanh(torch.exp(torch.tensor(x, dtype=torch.float64))).item()] for x in (-6.0, -1.0, 0.0, 0.5, 2.0, 9.0)]
+VALUE_CASES = [
+    [x, x * torch.tanh(torch.exp(torch.tensor(x, dtype=torch.float64))).item()]
+    for x in (-6.0, -1.0, 0.0, 0.5, 2.0, 9.0)
+]
 
 
 class TestTeLU(unittest.TestCase):

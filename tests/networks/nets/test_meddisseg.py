@@ -16,8 +16,18 @@ STAGE1 = "meddisseg_monai.networks.MedDisSegStage1"
 SHAPE_CASES = [
     [STAGE2, {"spatial_dims": 2, "in_channels": 3, "out_channels": 1}, (2, 3, 64, 64), (2, 1, 64, 64)],
     [STAGE2, {"spatial_dims": 2, "in_channels": 3, "out_channels": 4}, (1, 3, 64, 48), (1, 4, 64, 48)],
-    [STAGE2, {"spatial_dims": 2, "in_channels": 1, "out_channels": 2, "feature_channels": 32}, (1, 1, 32, 32), (1, 2, 32, 32)],
-    [STAGE2, {"spatial_dims": 3, "in_channels": 1, "out_channels": 14, "feature_channels": 32}, (1, 1, 32, 32, 16), (1, 14, 32, 32, 16)],
+    [
+        STAGE2,
+        {"spatial_dims": 2, "in_channels": 1, "out_channels": 2, "feature_channels": 32},
+        (1, 1, 32, 32),
+        (1, 2, 32, 32),
+    ],
+    [
+        STAGE2,
+        {"spatial_dims": 3, "in_channels": 1, "out_channels": 14, "feature_channels": 32},
+        (1, 1, 32, 32, 16),
+        (1, 14, 32, 32, 16),
+    ],
     [STAGE1, {"spatial_dims": 2, "in_channels": 3, "out_channels": 1}, (2, 3, 64, 64), (2, 1, 64, 64)],
     [STAGE1, {"spatial_dims": 3, "in_channels": 1, "out_channels": 14}, (1, 1, 32, 32, 32), (1, 14, 32, 32, 32)],
 ]
