@@ -53,27 +53,13 @@ def build(model: str, out_channels: int):
 
 
 def preprocess(volume: str, spacing: list[float]):
-    from monai.transforms import (
-        Compose,
-        CropForegroundd,
-        EnsureChannelFirstd,
-        LoadImaged,
-        Orientationd,
-        ScaleIntensityRanged,
-        Spacingd,
-    )
+    """The CT bundle's own inference preprocessing (its ``preprocessing`` entry) at ``spacing``."""
+    from monai.bundle import ConfigParser
 
-    transform = Compose(
-        [
-            LoadImaged("image", image_only=True),
-            EnsureChannelFirstd("image"),
-            Orientationd("image", axcodes="RAS", labels=None),
-            Spacingd("image", pixdim=spacing, mode="bilinear"),
-            ScaleIntensityRanged("image", a_min=-175, a_max=250, b_min=0.0, b_max=1.0, clip=True),
-            CropForegroundd("image", source_key="image", allow_smaller=True),
-        ]
-    )
-    return transform({"image": volume})["image"]
+    parser = ConfigParser()
+    parser.read_config(str(REPO_ROOT / "bundle" / "meddisseg_ct_segmentation" / "configs" / "inference.json"))
+    parser.update({"spacing": list(spacing)})
+    return parser.get_parsed_content("preprocessing")({"image": volume})["image"]
 
 
 def worker(args: argparse.Namespace) -> dict:

@@ -20,19 +20,16 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+from tests.onnx_utils import CONVERTER_KWARGS  # noqa: E402  (the documented converter arguments)
+
 BUNDLES = {"2d": ("meddisseg_2d_segmentation", 3), "ct": ("meddisseg_ct_segmentation", 1)}
-CONVERTER_KWARGS = {
-    "dynamo": False,
-    "opset_version": 17,
-    "input_names": ["image"],
-    "output_names": ["pred"],
-    "dynamic_axes": {"image": {0: "batch"}, "pred": {0: "batch"}},
-}
 
 
 def main() -> None:

@@ -29,25 +29,15 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 from ignite.engine import Events  # noqa: E402
+from kvasir_equal_epochs import ARMS  # noqa: E402  (benchmarks/ is on the path of a script run from it)
 from monai.bundle import ConfigWorkflow  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundle" / "meddisseg_2d_segmentation"
 CONFIGS = BUNDLE / "configs"
 
-UNET = {
-    "network_def": {
-        "_target_": "UNet",
-        "spatial_dims": 2,
-        "in_channels": 3,
-        "out_channels": 1,
-        "channels": [32, 64, 128, 256, 512],
-        "strides": [2, 2, 2, 2],
-        "num_res_units": 2,
-    },
-    "loss": {"_target_": "meddisseg_monai.losses.segmentation_loss", "out_channels": 1},
-    "optimizer#params": "$@network.parameters()",
-}
+# the equal-epoch benchmark's UNet arm (network, plain Dice + BCE loss, one parameter group)
+UNET = {k: v for k, v in ARMS["unet"]["overrides"].items() if k in ("network_def", "loss", "optimizer#params")}
 # no "last" checkpoints or resuming inside a timed run: only determinism and the early-stop wiring
 INITIALIZE = [
     "$monai.utils.set_determinism(seed=@seed)",

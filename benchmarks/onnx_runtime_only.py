@@ -37,10 +37,6 @@ BUNDLES = {
     "2d": REPO_ROOT / "bundle" / "meddisseg_2d_segmentation",
     "ct": REPO_ROOT / "bundle" / "meddisseg_ct_segmentation",
 }
-CONVERTER_KWARGS = (
-    "{'dynamo': False, 'opset_version': 17, 'input_names': ['image'], 'output_names': ['pred'], "
-    "'dynamic_axes': {'image': {0: 'batch'}, 'pred': {0: 'batch'}}}"
-)
 MAX_ABS_DIFFERENCE, MIN_DICE = 1e-3, 0.999
 
 
@@ -89,7 +85,9 @@ def prepare(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
     from monai.bundle import ConfigParser
-    from torch import nn
+
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.onnx_utils import CONVERTER_KWARGS, centred_network
 
     bundle_dir = BUNDLES[args.bundle]
     configs = bundle_dir / "configs"
@@ -107,13 +105,7 @@ def prepare(args: argparse.Namespace) -> None:
     network = parser.get_parsed_content("network_def").eval()
     checkpoint = str(Path(args.checkpoint).resolve()) if args.checkpoint else None
     if checkpoint is None:  # seeded random weights, output bias centred on these inputs
-        torch.manual_seed(0)
-        network = parser.get_parsed_content("network_def").eval()
-        last = [m for m in network.head.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))][-1]
-        with torch.no_grad():
-            logits = network(x)
-            flat = logits.transpose(0, 1).reshape(logits.shape[1], -1)
-            last.bias -= flat.median(dim=1).values if logits.shape[1] == 1 else flat.mean(dim=1)
+        network = centred_network(parser, x)
         checkpoint = str(output / f"{args.bundle}_random.pt")
         torch.save(network.state_dict(), checkpoint)
     else:
@@ -141,7 +133,7 @@ def prepare(args: argparse.Namespace) -> None:
         "--input_shape",
         str([1, *x.shape[1:]]),
         "--converter_kwargs",
-        CONVERTER_KWARGS,
+        str(CONVERTER_KWARGS),
         *extra,
     ]
     print("export:", " ".join(command), flush=True)

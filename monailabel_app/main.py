@@ -82,27 +82,25 @@ class MedDisSegApp(MONAILabelApp):
             label_specs=lambda: self.label_specs,
         )
 
-    def init_infers(self):
-        infers = {}
+    def _bundle_tasks(self, task_class, kind: str) -> dict:
+        """One ``task_class`` per bundle, for the bundles it is valid for (logged either way)."""
+        tasks = {}
         for name, path in self.bundles.items():
-            task = MedDisSegInferTask(path, self.conf, spec=self.label_specs[name])
+            task = task_class(path, self.conf, spec=self.label_specs[name])
             if task.is_valid():
-                logger.info(f"+++ Adding Inferer:: {name} => {task}")
-                infers[name] = task
+                logger.info(f"+++ Adding {kind}:: {name} => {task}")
+                tasks[name] = task
             else:
-                logger.warning(f"+++ No inference for {name}: {path}/models has no model.pt (or model.ts)")
-        return infers
+                logger.warning(f"+++ No {kind} for {name}: {task_class.__name__} is not valid for {path}")
+        return tasks
+
+    def init_infers(self):
+        return self._bundle_tasks(MedDisSegInferTask, "Inferer")  # invalid: <bundle>/models has no model.pt / .ts
 
     def init_trainers(self):
         if str(self.conf.get("skip_trainers", "false")).lower() in ("true", "1", "yes"):
             return {}
-        trainers = {}
-        for name, path in self.bundles.items():
-            task = MedDisSegTrainTask(path, self.conf, spec=self.label_specs[name])
-            if task.is_valid():
-                logger.info(f"+++ Adding Trainer:: {name} => {task}")
-                trainers[name] = task
-        return trainers
+        return self._bundle_tasks(MedDisSegTrainTask, "Trainer")
 
     def init_strategies(self):
         return {"random": Random(), "first": First()}

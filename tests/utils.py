@@ -34,6 +34,7 @@ __all__ = [
     "kvasir_batch",
     "kvasir_datalist",
     "bundle_overrides",
+    "prepare_kvasir_run",
     "checked_output",
     "run_bundle",
     "bundle_copy",
@@ -168,6 +169,18 @@ def bundle_overrides(
         "--dataset_dir", str(dataset_dir), "--datalist", str(datalist), "--output_dir", str(output_dir),
         "--image_size", str(image_size), "--batch_size", str(batch_size), "--num_workers", "0", "--device", "cpu",
     ]  # fmt: skip
+
+
+def prepare_kvasir_run(cls: type, train: int = 6, validation: int = 2, test: int = 3, **overrides) -> None:
+    """In a ``setUpClass``: a temporary folder ``cls.tmp`` (removed after the class), a datalist of real Kvasir-SEG
+    images (:func:`kvasir_datalist`) as ``cls.datalist`` / ``cls.dataset_dir``, the run folder ``cls.out`` and the
+    bundle overrides ``cls.common`` (:func:`bundle_overrides`, with ``overrides``)."""
+    folder = tempfile.TemporaryDirectory()
+    cls.addClassCleanup(folder.cleanup)
+    cls.tmp = Path(folder.name)
+    cls.datalist, cls.dataset_dir = kvasir_datalist(cls.tmp / "datalist.json", train, validation, test)
+    cls.out = cls.tmp / "run"
+    cls.common = bundle_overrides(cls.datalist, cls.dataset_dir, cls.out, **overrides)
 
 
 def checked_output(result: subprocess.CompletedProcess, what: str) -> str:

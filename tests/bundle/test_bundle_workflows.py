@@ -7,7 +7,6 @@ import csv
 import hashlib
 import json
 import shutil
-import tempfile
 import unittest
 from pathlib import Path
 
@@ -20,9 +19,8 @@ from meddisseg_monai.utils import resolve_autocast
 from tests.utils import (
     PROVENANCE_FIELDS,
     REPORT_COLUMNS,
-    bundle_overrides,
     checked_output,
-    kvasir_datalist,
+    prepare_kvasir_run,
     run_bundle,
 )
 
@@ -36,11 +34,7 @@ INFERENCE = ["inference.json"]
 class TestBundleWorkflows(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls._tmp = tempfile.TemporaryDirectory()
-        cls.tmp = Path(cls._tmp.name)
-        cls.datalist, cls.dataset_dir = kvasir_datalist(cls.tmp / "datalist.json", train=6, validation=2, test=3)
-        cls.out = cls.tmp / "run"
-        cls.common = bundle_overrides(cls.datalist, cls.dataset_dir, cls.out)
+        prepare_kvasir_run(cls, train=6, validation=2, test=3)
         cls.logs = {
             "stage1": checked_output(run_bundle(STAGE1, *cls.common, "--epochs", "1"), "Stage I"),
             "stage2": checked_output(
@@ -72,10 +66,6 @@ class TestBundleWorkflows(unittest.TestCase):
             ),
             "inference",
         )
-
-    @classmethod
-    def tearDownClass(cls):
-        cls._tmp.cleanup()
 
     def test_checkpoints(self):
         models = self.out / "models"

@@ -16,9 +16,8 @@ from tests.bundle.test_meddisseg_ct_segmentation import BUNDLE as CT_BUNDLE
 from tests.bundle.test_meddisseg_ct_segmentation import SMALL as CT_SMALL
 from tests.bundle.test_meddisseg_ct_segmentation import random_checkpoint
 from tests.utils import (
-    bundle_overrides,
     checked_output,
-    kvasir_datalist,
+    prepare_kvasir_run,
     run_bundle,
     run_bundle_distributed,
     shared_data_path,
@@ -34,12 +33,8 @@ EVALUATE_DISTRIBUTED = ["train.json", "evaluate.json", "multi_gpu_evaluate.json"
 class TestDistributedBundle(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls._tmp = tempfile.TemporaryDirectory()
-        cls.tmp = Path(cls._tmp.name)
         # 8 training images (4 per rank), 3 validation and 5 test images (uneven shards: 2 + 1 and 3 + 2)
-        cls.datalist, cls.dataset_dir = kvasir_datalist(cls.tmp / "datalist.json", train=8, validation=3, test=5)
-        cls.out = cls.tmp / "run"
-        cls.common = bundle_overrides(cls.datalist, cls.dataset_dir, cls.out)
+        prepare_kvasir_run(cls, train=8, validation=3, test=5)
         checked_output(  # Stage I (two forward passes per step under DDP), whose encoder Stage II starts from
             run_bundle_distributed(TRAIN_STAGE1, *cls.common, "--epochs", "1", "--progress_bar", "false"),
             "torchrun multi_gpu_train Stage I",
@@ -55,10 +50,6 @@ class TestDistributedBundle(unittest.TestCase):
             "torchrun multi_gpu_evaluate",
         )
         checked_output(run_bundle(EVALUATE, *cls.common, "--eval_dir", str(cls.tmp / "eval_1rank")), "evaluate")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls._tmp.cleanup()
 
     def test_ranks_saw_disjoint_training_samples(self):
         log_dir = self.out / "logs" / "stage2"

@@ -7,7 +7,6 @@ emulated); ``--autocast auto`` must then be fp32, so its masks equal the fp32 on
 from __future__ import annotations
 
 import json
-import tempfile
 import unittest
 from pathlib import Path
 
@@ -22,10 +21,9 @@ from meddisseg_monai.networks import MedDisSeg
 from tests.utils import (
     EMULATED_BF16_REASON,
     NATIVE_BF16,
-    bundle_overrides,
     checked_output,
     kvasir_batch,
-    kvasir_datalist,
+    prepare_kvasir_run,
     run_bundle,
 )
 
@@ -63,16 +61,10 @@ def _masks(folder: Path) -> dict[str, np.ndarray]:
 class TestFastPathAgreement(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls._tmp = tempfile.TemporaryDirectory()
-        cls.tmp = Path(cls._tmp.name)
-        cls.datalist, cls.dataset_dir = kvasir_datalist(cls.tmp / "datalist.json", train=2, validation=0, test=8)
-        _train_briefly(cls.tmp / "run" / "models")
-        cls.common = [*bundle_overrides(cls.datalist, cls.dataset_dir, cls.tmp / "run"), "--save_overlays", "false"]
+        prepare_kvasir_run(cls, train=2, validation=0, test=8)
+        _train_briefly(cls.out / "models")
+        cls.common = [*cls.common, "--save_overlays", "false"]
         cls.baseline, _ = cls._infer("fp32", ["--autocast", "fp32"])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls._tmp.cleanup()
 
     @classmethod
     def _infer(cls, name: str, options: list[str]) -> tuple[dict[str, np.ndarray], str]:

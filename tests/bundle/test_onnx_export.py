@@ -20,9 +20,9 @@ import torch
 from monai.bundle import ConfigParser, onnx_export
 from monai.transforms import ResizeWithPadOrCrop
 from parameterized import parameterized
-from torch import nn
 
 from meddisseg_monai.networks.weights import WeightsMismatchError
+from tests.onnx_utils import CONVERTER_KWARGS, centred_network
 from tests.utils import REPO_ROOT, kvasir_batch, shared_data_path
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install -e .[onnx])")
@@ -33,14 +33,6 @@ BUNDLES = {
     "ct": REPO_ROOT / "bundle" / "meddisseg_ct_segmentation",
 }
 SMALL = {"network_def#feature_channels": 32}
-#: the converter arguments documented in both bundles' docs/README.md
-CONVERTER_KWARGS = {
-    "dynamo": False,
-    "opset_version": 17,
-    "input_names": ["image"],
-    "output_names": ["pred"],
-    "dynamic_axes": {"image": {0: "batch"}, "pred": {0: "batch"}},
-}
 
 
 def kvasir_input() -> torch.Tensor:
@@ -61,20 +53,6 @@ def ct_input() -> torch.Tensor:
 
 
 INPUTS = {"2d": kvasir_input, "ct": ct_input}
-
-
-def centred_network(parser: ConfigParser, x: torch.Tensor) -> nn.Module:
-    """``network_def`` of the bundle, random init, output bias moved so that each class's logits are centred on
-    ``x`` (median 0 for one sigmoid channel; mean 0 per class for softmax)."""
-    torch.manual_seed(0)
-    network = parser.get_parsed_content("network_def").eval()
-    last = [m for m in network.head.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))][-1]
-    with torch.no_grad():
-        logits = network(x)
-        flat = logits.transpose(0, 1).reshape(logits.shape[1], -1)
-        centre = flat.median(dim=1).values if logits.shape[1] == 1 else flat.mean(dim=1)
-        last.bias -= centre
-    return network
 
 
 def masks(logits: np.ndarray) -> np.ndarray:

@@ -63,18 +63,11 @@ def build(target: str, args: dict) -> torch.nn.Module:
 
 
 class TestMedDisSegNetworks(unittest.TestCase):
-    @parameterized.expand(SHAPE_CASES)
-    def test_eval_shape_through_config(self, target, args, input_shape, expected):
+    @parameterized.expand([[*case, mode] for case in SHAPE_CASES for mode in (eval_mode, train_mode)])
+    def test_one_tensor_through_config_in_either_mode(self, target, args, input_shape, expected, mode):
+        """Built by ``_target_``: one tensor in eval mode, and in train mode by default (no auxiliary outputs)."""
         net = build(target, args)
-        with eval_mode(net):
-            out = net(torch.randn(*input_shape))
-        self.assertIsInstance(out, torch.Tensor)
-        self.assertEqual(tuple(out.shape), expected)
-
-    @parameterized.expand(SHAPE_CASES)
-    def test_train_mode_returns_one_tensor_by_default(self, target, args, input_shape, expected):
-        net = build(target, args)
-        with train_mode(net):
+        with mode(net):
             out = net(torch.randn(*input_shape))
         self.assertIsInstance(out, torch.Tensor)
         self.assertEqual(tuple(out.shape), expected)
