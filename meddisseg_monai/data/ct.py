@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .datalist import load_split
-from .locations import MissingDataOptionError, required_path
+from .locations import MissingDataOptionError, required_data_paths
 
 __all__ = [
     "LABEL_SETS",
@@ -143,8 +143,7 @@ def load_ct_cases(datalist: str | os.PathLike | None, dataset_dir: str | os.Path
         FileNotFoundError: no such datalist.
         DatalistError (a ``ValueError``): not valid JSON, or no list under ``key``.
     """
-    datalist = required_path(datalist, "datalist", "datalist")
-    dataset_dir = required_path(dataset_dir, "dataset_dir", f"dataset folder for the datalist {datalist}")
+    datalist, dataset_dir = required_data_paths(datalist, dataset_dir)
     return load_split(datalist, key, dataset_dir)
 
 

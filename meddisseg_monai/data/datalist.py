@@ -10,7 +10,7 @@ from pathlib import Path
 
 from monai.data import load_decathlon_datalist
 
-from .locations import MissingDataOptionError, required_path
+from .locations import MissingDataOptionError, required_data_paths
 from .skipping import describe_skipped
 from .validation import DatalistError, check_items
 
@@ -61,8 +61,7 @@ def load_datalist(
         FileNotFoundError: the datalist or the dataset folder does not exist.
         DatalistError: the split is absent or empty, or entries are unusable (every one named).
     """
-    datalist = required_path(datalist, "datalist", "datalist")
-    dataset_dir = required_path(dataset_dir, "dataset_dir", f"dataset folder for the datalist {datalist}")
+    datalist, dataset_dir = required_data_paths(datalist, dataset_dir)
     if not os.path.isfile(datalist):
         raise FileNotFoundError(f"datalist {datalist} not found (pass --datalist PATH).")
     if not os.path.isdir(dataset_dir):

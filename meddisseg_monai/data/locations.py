@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..utils.config_values import optional
+
 __all__ = [
     "DATA_ROOT_ENV",
     "MissingDataOptionError",
@@ -19,6 +21,7 @@ __all__ = [
     "default_dataset_dir",
     "default_datalist",
     "required_path",
+    "required_data_paths",
 ]
 
 #: environment variable naming the folder that holds the dataset folders (``Kvasir-SEG/``, ``GlaS/``, ...)
@@ -73,9 +76,15 @@ def required_path(value: str | os.PathLike | None, option: str, what: str) -> st
         option: the bundle option that sets it (``dataset_dir``, ``datalist``).
         what: what the path is, for the message.
     """
-    if value is None or str(value) in ("", "None"):
+    if optional(value) is None:
         raise MissingDataOptionError(
             f"no {what} given: pass --{option} PATH. (A default exists only for a bundle inside a meddisseg-monai "
             f"source checkout, or with ${DATA_ROOT_ENV} set for dataset folders.)"
         )
     return str(value)
+
+
+def required_data_paths(datalist: str | os.PathLike | None, dataset_dir: str | os.PathLike | None) -> tuple[str, str]:
+    """``(datalist, dataset_dir)`` as strings, or :class:`MissingDataOptionError` naming the one not given."""
+    datalist = required_path(datalist, "datalist", "datalist")
+    return datalist, required_path(dataset_dir, "dataset_dir", f"dataset folder for the datalist {datalist}")
