@@ -73,6 +73,22 @@ ARMS = {
             "dispersive_log_interval": 0,
         },
     },
+    # Stage II alone from scratch, for choosing the from-scratch recipe (configs/train_from_scratch.json)
+    "recipe_reference": {
+        "stage1": False,
+        "overrides": {"stage1_model_file": None, "learning_rate": 1e-4, "encoder_learning_rate": 1e-4},
+    },
+    "recipe_constant": {"stage1": False, "overrides": {"stage1_model_file": None}},
+    "recipe_one_cycle": {
+        "stage1": False,
+        "configs": ["train_from_scratch.json"],
+        "overrides": {"stage1_model_file": None},
+    },
+    "recipe_one_cycle_3e-3": {
+        "stage1": False,
+        "configs": ["train_from_scratch.json"],
+        "overrides": {"stage1_model_file": None, "learning_rate": 3e-3, "encoder_learning_rate": 3e-3},
+    },
     "segresnet": {
         "stage1": False,
         "overrides": {
@@ -110,8 +126,9 @@ def subset_datalist(kvasir_dir: Path, path: Path, train_images: int) -> str:
     )
 
 
-def run_stage(arm: str, stage: str, epochs: int, overrides: dict, args: argparse.Namespace) -> list[dict]:
-    """Train one stage of one arm to ``epochs`` epochs (resuming from its last checkpoint) and return its history."""
+def run_stage(arm: str, stage: str, epochs: int, spec: dict, args: argparse.Namespace) -> list[dict]:
+    """Train one stage of one arm to ``epochs`` epochs (resuming from its last checkpoint) and return its history.
+    ``spec``: the arm's ``overrides`` (which win over the command line's settings) and extra ``configs``."""
     arm_dir = Path(args.work_dir) / arm
     history_file = arm_dir / "logs" / stage / "history.json"
     done = [e for e in read_history(history_file)]
@@ -123,13 +140,8 @@ def run_stage(arm: str, stage: str, epochs: int, overrides: dict, args: argparse
             torch.save(torch.load(last, map_location="cpu", weights_only=False)["model"], final)
             write_training_record(final, {"stage": stage, "image_size": args.image_size, "epochs": epochs, "arm": arm})
         return done
-    configs = ["train.json", "train_stage1.json"] if stage == "stage1" else ["train.json"]
-    workflow = ConfigWorkflow(
-        workflow_type="train",
-        config_file=[str(CONFIGS / c) for c in configs],
-        meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=str(CONFIGS / "logging.conf"),
-        bundle_root=str(BUNDLE),
+    configs = (["train.json", "train_stage1.json"] if stage == "stage1" else ["train.json"]) + spec.get("configs", [])
+    settings = dict(
         dataset_dir=args.dataset_dir,
         datalist=args.datalist_file,
         output_dir=str(arm_dir),
@@ -147,7 +159,14 @@ def run_stage(arm: str, stage: str, epochs: int, overrides: dict, args: argparse
         encoder_learning_rate=args.learning_rate,
         autocast=args.autocast,
         augmentation_dropout_source_size=args.dropout_source_size,
-        **overrides,
+    )
+    workflow = ConfigWorkflow(
+        workflow_type="train",
+        config_file=[str(CONFIGS / c) for c in configs],
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=str(CONFIGS / "logging.conf"),
+        bundle_root=str(BUNDLE),
+        **{**settings, **spec["overrides"]},
     )
     workflow.initialize()
     trainer = workflow.parser.get_parsed_content("train#trainer")
@@ -198,7 +217,7 @@ def summarise(history: list[dict]) -> dict:
 def write_results(results: dict, settings: dict, args: argparse.Namespace) -> str:
     """Write the JSON and the PNG of the arms finished so far; returns their common path stem."""
     os.makedirs(args.output, exist_ok=True)
-    stem = os.path.join(args.output, f"kvasir_equal_epochs_{args.image_size}px_{args.epochs}ep")
+    stem = os.path.join(args.output, f"{args.results_name}_{args.image_size}px_{args.epochs}ep")
     with open(stem + ".json", "w") as f:
         json.dump({"settings": settings, "results": results}, f, indent=1)
     plot_learning_curves(
@@ -243,6 +262,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work_dir", default=str(REPO / "benchmarks" / "work" / "kvasir_equal_epochs"))
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results"))
+    parser.add_argument(
+        "--results_name", default="kvasir_equal_epochs", help="<output>/<name>_<size>px_<epochs>ep.json"
+    )
     args = parser.parse_args()
     arms = [a for a in args.arms.split(",") if a]
     unknown = sorted(set(arms) - set(ARMS))
@@ -266,11 +288,11 @@ def main() -> None:
     results = {}
     for arm in arms:
         spec = ARMS[arm]
-        result: dict = {}
+        result: dict = {"configs": ["train.json", *spec.get("configs", [])], "overrides": spec["overrides"]}
         if spec["stage1"]:
-            stage1 = run_stage(arm, "stage1", args.stage1_epochs, spec["overrides"], args)
+            stage1 = run_stage(arm, "stage1", args.stage1_epochs, spec, args)
             result["stage1"] = {"history": stage1, **summarise(stage1)}
-        stage2 = run_stage(arm, "stage2", args.epochs, spec["overrides"], args)
+        stage2 = run_stage(arm, "stage2", args.epochs, spec, args)
         result.update(history=stage2, **summarise(stage2))
         result["wall_seconds_all_stages"] = round(
             result["wall_seconds"] + result.get("stage1", {}).get("wall_seconds", 0), 1

@@ -12,6 +12,7 @@ import unittest
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from tests.utils import REPO_ROOT
@@ -56,8 +57,12 @@ class TestDemoMainJob(unittest.TestCase):
             self.assertEqual(result.returncode, 0, result.stdout[-3000:] + result.stderr[-3000:])
             summary = json.loads((out / "demo_summary.json").read_text())
             self.assertEqual(summary["test_images"], 8)
-            for run in ("trained", "untrained"):
-                self.assertTrue(0.0 <= summary[run]["dice"] <= 1.0, summary)
+            for run, eval_dir in (("trained", "eval"), ("untrained", "eval_untrained")):
+                report = json.loads((out / eval_dir / "metrics_summary.json").read_text())["per_image"]
+                self.assertEqual(summary[run]["dice"], report["dice"]["mean"], f"{run}: the figure of its evaluation")
+            # the from-scratch recipe: a one-cycle schedule over Stage II's 2 epochs of 2 iterations, stepped each one
+            scheduler = torch.load(out / "models" / "last.pt", map_location="cpu", weights_only=False)["lr_scheduler"]
+            self.assertEqual((scheduler["total_steps"], scheduler["last_epoch"]), (5, 4))
             self.assertEqual(
                 set(summary["seconds"]), {"stage1", "stage2", "evaluate", "evaluate_untrained", "inference"}
             )

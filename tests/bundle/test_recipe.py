@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unittest
 
+import pytest
 import torch
 from ignite.engine import Engine
 from monai.bundle import ConfigParser
@@ -14,10 +15,15 @@ from meddisseg_monai.engines import TwoViewTrainer
 from meddisseg_monai.handlers import LossTermsHandler, ValidationObjectiveHandler
 from meddisseg_monai.losses import MedDisSegLoss
 from meddisseg_monai.transforms import RandSourceCoarseDropoutd
-from tests.utils import BUNDLE_ROOT
+from tests.utils import BUNDLE_ROOT, checked_output, prepare_kvasir_run, run_bundle
 
 CONFIGS = BUNDLE_ROOT / "configs"
-STAGES = {"stage2": ["train.json"], "stage1": ["train.json", "train_stage1.json"]}
+STAGES = {
+    "stage2": ["train.json"],
+    "stage1": ["train.json", "train_stage1.json"],
+    "stage2_from_scratch": ["train.json", "train_from_scratch.json"],
+    "stage1_from_scratch": ["train.json", "train_stage1.json", "train_from_scratch.json"],
+}
 
 
 def parser(stage: str, **overrides) -> ConfigParser:
@@ -88,6 +94,79 @@ class TestReferenceRecipe(unittest.TestCase):
     def test_per_image_weights_are_one_override_away(self):
         loss = parser("stage2", auxiliary_weighting="mean").get_parsed_content("loss")
         self.assertEqual(loss.auxiliary_weighting, "mean")
+
+
+def lr_schedule_handlers(p: ConfigParser) -> dict[str, object]:
+    """The parsed LrScheduleHandler of the trainer (``"iteration"``) and of the evaluator (``"epoch"``); None when
+    disabled."""
+    found = {}
+    for engine, level in (("train", "iteration"), ("validate", "epoch")):
+        handlers = p.get(f"{engine}#handlers")
+        index = next(
+            i for i, h in enumerate(handlers) if isinstance(h, dict) and h.get("_target_") == "LrScheduleHandler"
+        )
+        found[level] = p.get_parsed_content(f"{engine}#handlers#{index}")
+    return found
+
+
+class TestFromScratchRecipe(unittest.TestCase):
+    """``configs/train_from_scratch.json``: Adam 1e-3 for every group, a one-cycle schedule stepped every iteration
+    (warm-up, then cosine decay), no early stop; the reference's plateau schedule is off there."""
+
+    @parameterized.expand([["stage2_from_scratch", 2], ["stage1_from_scratch", 1]])
+    def test_one_cycle_over_every_iteration(self, stage, groups):
+        p = parser(stage, epochs=7, **{"train#dataloader": "$list(range(5))"})  # 5 iterations an epoch
+        scheduler = p.get_parsed_content("lr_scheduler")
+        self.assertIsInstance(scheduler, torch.optim.lr_scheduler.OneCycleLR)
+        self.assertEqual(scheduler.total_steps, 36, "one more than the iterations: the last step lands on the floor")
+        optimizer = p.get_parsed_content("optimizer")
+        self.assertEqual([g["max_lr"] for g in optimizer.param_groups], [1e-3] * groups)
+        self.assertAlmostEqual(optimizer.param_groups[0]["lr"], 1e-3 / 25)  # the warm-up's start
+        self.assertEqual(p.get_parsed_content("early_stop_patience"), 7)
+
+    @parameterized.expand(
+        [["stage2", "epoch"], ["stage2_from_scratch", "iteration"], ["stage1_from_scratch", "iteration"]]
+    )
+    def test_one_scheduler_handler_is_active(self, stage, level):
+        handlers = lr_schedule_handlers(parser(stage, **{"train#dataloader": "$list(range(5))"}))
+        self.assertIsNotNone(handlers[level])
+        self.assertEqual(handlers[level].epoch_level, level == "epoch")
+        other = "epoch" if level == "iteration" else "iteration"
+        self.assertIsNone(handlers[other], f"the {other}-level handler must be disabled")
+
+    def test_learning_rate_option_sets_every_group(self):
+        p = parser("stage2_from_scratch", learning_rate=3e-3, **{"train#dataloader": "$list(range(5))"})
+        scheduler = p.get_parsed_content("lr_scheduler")
+        self.assertEqual([g["max_lr"] for g in scheduler.optimizer.param_groups], [3e-3, 3e-3])
+
+
+@pytest.mark.slow
+class TestFromScratchRecipeRun(unittest.TestCase):
+    """A real Stage II run of the overlay: the schedule took one step per training iteration and ended annealed."""
+
+    @classmethod
+    def setUpClass(cls):
+        prepare_kvasir_run(cls, train=6, validation=2, test=1, image_size=32)  # batch 2: 3 iterations an epoch
+        cls.log = checked_output(
+            run_bundle(
+                ["train.json", "train_from_scratch.json"],
+                *cls.common,
+                "--epochs",
+                "2",
+                "--progress_bar",
+                "false",
+                "--stage1_model_file",
+                "null",
+            ),  # fmt: skip
+            "Stage II from scratch",
+        )
+
+    def test_scheduler_stepped_every_iteration(self):
+        state = torch.load(self.out / "models" / "last.pt", map_location="cpu", weights_only=False)["lr_scheduler"]
+        self.assertEqual((state["total_steps"], state["last_epoch"]), (7, 6))
+        final = 1e-3 / 25 / 1e4  # OneCycleLR's floor: max_lr / div_factor / final_div_factor
+        for lr in state["_last_lr"]:
+            self.assertAlmostEqual(lr, final, delta=final * 1e-6)
 
 
 if __name__ == "__main__":
