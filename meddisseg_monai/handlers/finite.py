@@ -139,12 +139,16 @@ class NonFiniteGuard:
         """Raise :class:`NonFiniteError` naming the first parameters whose gradient is NaN / Inf."""
         if self._uses_loss_scaling(engine):
             return
-        network = engine.network
-        bad = [
-            name
-            for name, parameter in network.named_parameters()
-            if parameter.grad is not None and not bool(torch.isfinite(parameter.grad).all())
-        ]
+        named = [(name, p.grad) for name, p in engine.network.named_parameters() if p.grad is not None]
+        if not named:
+            return
+        # One sum per gradient: a tensor holding NaN or Inf has a non-finite sum, so finite sums clear every gradient
+        # in one cheap pass (torch.isfinite on each gradient allocates and fills a temporary as large as it: ~0.4 s an
+        # iteration for Med-DisSeg's 45.6 M parameters on 2 CPU cores). Only a non-finite sum, which a finite but huge
+        # gradient can also give, is checked element by element.
+        if bool(torch.isfinite(torch.stack([grad.sum() for _, grad in named])).all()):
+            return
+        bad = [name for name, grad in named if not bool(torch.isfinite(grad).all())]
         if bad:
             shown = ", ".join(bad[: self.max_listed]) + (
                 f" and {len(bad) - self.max_listed} more" if len(bad) > self.max_listed else ""
