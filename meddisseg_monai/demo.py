@@ -55,31 +55,46 @@ def _follow_history(history_file: Path, stage: str, epochs: int, stop: threading
         shown = len(history)
 
 
+class _BundleRun:
+    """One ``python -m monai.bundle run`` process with ``overrides``, its output in ``<out>/<name>.log``; ``follow``
+    (history file, stage, epochs) prints each epoch as it ends; ``threads`` caps its torch threads."""
+
+    def __init__(
+        self, name: str, configs: list[Path], overrides: dict, out: Path, follow: tuple | None = None, threads=None
+    ) -> None:
+        command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str([str(c) for c in configs])]
+        for key, value in overrides.items():
+            command += [f"--{key}", str(value)]
+        env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
+        self.name, self.log = name, out / f"{name}.log"
+        _say(f"{name} ... (log: {self.log})")
+        self.start = time.perf_counter()
+        self.stop = threading.Event()
+        self.watcher = (
+            threading.Thread(target=_follow_history, args=(*follow, self.stop), daemon=True) if follow else None
+        )
+        with open(self.log, "w") as f:
+            self.process = subprocess.Popen(command, stdout=f, stderr=subprocess.STDOUT, env=env)
+        if self.watcher:
+            self.watcher.start()
+
+    def wait(self) -> float:
+        """Wait for the process; its seconds. A failed run prints its log's tail and stops the demo."""
+        code = self.process.wait()
+        self.stop.set()
+        if self.watcher:
+            self.watcher.join()
+        seconds = time.perf_counter() - self.start
+        if code != 0:
+            print("\n".join(self.log.read_text().splitlines()[-40:]), file=sys.stderr)
+            raise SystemExit(f"[demo] {self.name} failed (exit {code}); see {self.log}")
+        _say(f"{self.name} done in {seconds:.0f} s")
+        return seconds
+
+
 def _bundle_run(name: str, configs: list[Path], overrides: dict, out: Path, follow: tuple | None = None) -> float:
-    """``python -m monai.bundle run`` with ``overrides``; its output goes to ``<out>/<name>.log``. Returns seconds."""
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str([str(c) for c in configs])]
-    for key, value in overrides.items():
-        command += [f"--{key}", str(value)]
-    log = out / f"{name}.log"
-    _say(f"{name} ... (log: {log})")
-    start = time.perf_counter()
-    stop = threading.Event()
-    watcher = threading.Thread(target=_follow_history, args=(*follow, stop), daemon=True) if follow else None
-    with open(log, "w") as f:
-        process = subprocess.Popen(command, stdout=f, stderr=subprocess.STDOUT)
-        if watcher:
-            watcher.start()
-        code = process.wait()
-    stop.set()
-    if watcher:
-        watcher.join()
-    seconds = time.perf_counter() - start
-    if code != 0:
-        tail = log.read_text().splitlines()[-40:]
-        print("\n".join(tail), file=sys.stderr)
-        raise SystemExit(f"[demo] {name} failed (exit {code}); see {log}")
-    _say(f"{name} done in {seconds:.0f} s")
-    return seconds
+    """:class:`_BundleRun` to its end; returns its seconds."""
+    return _BundleRun(name, configs, overrides, out, follow).wait()
 
 
 def _save_untrained(bundle: Path, path: Path, seed: int) -> None:
@@ -218,43 +233,49 @@ def run_demo(
         out,
         follow=(out / "logs" / "stage2" / "history.json", "stage2", stage2_epochs),
     )
+    # The three runs after training need no result of one another: side by side, one torch thread each (2 cores)
     evaluation = [configs / "train.json", configs / "evaluate.json"]
-    seconds["evaluate"] = _bundle_run("evaluate", evaluation, {**common, **resize, "save_masks": True}, out)
     untrained = out / "models" / "untrained" / "model.pt"
     _save_untrained(bundle, untrained, seed)
-    seconds["evaluate_untrained"] = _bundle_run(
-        "evaluate_untrained",
-        evaluation,
-        {
-            **common,
-            **resize,
-            "image_size": image_size,
-            "best_model_file": untrained,
-            "eval_dir": out / "eval_untrained",
-        },
-        out,
-    )
     figure_list = write_datalist(
         out / "data" / "figure_images.json",
         {"test": _evenly_spaced(splits["test"], figure_images)},
         name="demo figure images",
         description="test images evenly spaced through the split",
     )
-    seconds["inference"] = _bundle_run(
-        "inference",
-        [configs / "inference.json"],
-        {
-            **common,
-            "datalist": figure_list,
-            "save_probabilities": True,
-            **(
-                {f"preprocessing#transforms#{_resize_index(configs / 'inference.json')}#anti_aliasing": False}
-                if reference_resize
-                else {}
-            ),
-        },
-        out,
-    )
+    inference_resize = f"preprocessing#transforms#{_resize_index(configs / 'inference.json')}#anti_aliasing"
+    after_training = {
+        "evaluate": (evaluation, {**common, **resize, "save_masks": True}),
+        "evaluate_untrained": (
+            evaluation,
+            {
+                **common,
+                **resize,
+                "image_size": image_size,
+                "best_model_file": untrained,
+                "eval_dir": out / "eval_untrained",
+            },
+        ),
+        "inference": (
+            [configs / "inference.json"],
+            {
+                **common,
+                "datalist": figure_list,
+                "save_probabilities": True,
+                **({inference_resize: False} if reference_resize else {}),
+            },
+        ),
+    }
+    started = time.perf_counter()
+    runs = {name: _BundleRun(name, c, o, out, threads=1) for name, (c, o) in after_training.items()}
+    try:
+        for name, run in runs.items():
+            seconds[name] = run.wait()
+    except SystemExit:  # one failed: the others are stopped, not left running
+        for run in runs.values():
+            run.process.terminate()
+        raise
+    seconds["after_training"] = time.perf_counter() - started
 
     trained, baseline = _summary(out / "eval"), _summary(out / "eval_untrained")
     stage1_history = read_history(out / "logs" / "stage1" / "history.json")

@@ -64,7 +64,8 @@ class TestDemoMainJob(unittest.TestCase):
             scheduler = torch.load(out / "models" / "last.pt", map_location="cpu", weights_only=False)["lr_scheduler"]
             self.assertEqual((scheduler["total_steps"], scheduler["last_epoch"]), (5, 4))
             self.assertEqual(
-                set(summary["seconds"]), {"stage1", "stage2", "evaluate", "evaluate_untrained", "inference"}
+                set(summary["seconds"]),
+                {"stage1", "stage2", "evaluate", "evaluate_untrained", "inference", "after_training"},
             )
             for figure in ("learning_curve", "contact_sheet"):
                 with Image.open(summary["figures"][figure]) as image:
