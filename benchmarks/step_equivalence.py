@@ -10,7 +10,20 @@ Stage I:
    augmentation off; this package gets the same pixels in RGB. Masks: thresholded at 128 for both (the reference
    feeds the bilinear-resized soft mask, this package's pipeline binary masks), the background target ``1 - mask``;
 3. prints every loss term side by side (the reference's sigmoid outputs against this package's logits) and, after one
-   Adam step (1e-4 on every parameter, as the reference), the largest parameter (and buffer) difference.
+   Adam step (1e-4 on every parameter, as the reference), the largest parameter (and buffer) difference;
+4. compares the two gradients tensor by tensor (relative difference ``|g - g_ref| / max(|g|, |g_ref|)`` of each
+   parameter tensor: largest and median; elements whose gradient sign differs) and the parameters after one plain SGD
+   step (1e-4) taken with those gradients from the same initial weights.
+
+Why both optimisers: Adam's first step moves every element by ``lr * g / (|g| + eps)``, i.e. by ``lr * sign(g)`` for
+``|g| >> eps = 1e-8``, whatever the gradient's size, so any element whose gradient sign differs between the two sides
+(a gradient near zero and rounding suffice) ends ``2 lr = 2e-4`` apart; SGD's difference is ``lr |g - g_ref|``.
+
+``--float64`` repeats everything with both networks, inputs and targets in float64: differences that are float32
+rounding vanish there, real differences do not; it then also compares each side's float32 gradient with the
+reference's float64 one, i.e. how far float32 rounding alone moves each side's gradient. The
+reference's ``run_engine.train`` casts its batch to float32, so in float64 its Stage II step is restated from that
+function (the same terms, ``reference_stage2_terms``), as Stage I always is.
 
 The reference's Stage II step is its own ``utils.run_engine.train`` on a one-batch loader; its loss terms are computed
 with its own ``DiceBCELoss`` and ``complementary_loss`` (the ``b`` weights are written out from that function).
@@ -31,6 +44,8 @@ Needs the reference's own imports: ``pip install opencv-python-headless albument
 Usage::
 
     .venv/bin/python benchmarks/step_equivalence.py --reference_repo /tmp/Med-DisSeg --image_size 64 --batch_size 4
+    .venv/bin/python benchmarks/step_equivalence.py --reference_repo /tmp/Med-DisSeg --image_size 64 --batch_size 4 \
+        --threads 1 --float64   # also the float64 run
 """
 
 from __future__ import annotations
@@ -146,7 +161,9 @@ def reference_stage1_terms(ref, outputs, outputs_augmented, y1) -> dict[str, tor
     """The terms of the reference's Stage I objective (utils/run_engine_stage1.py ``train``), restated."""
     (p, dispersive), (p_aug, dispersive_aug) = outputs, outputs_augmented
     dice_bce = ref["DiceBCELoss"]()
-    consistency = F.binary_cross_entropy(p, (p_aug > 0.5).float()) + F.binary_cross_entropy(p_aug, (p > 0.5).float())
+    consistency = F.binary_cross_entropy(p, (p_aug > 0.5).to(p.dtype)) + F.binary_cross_entropy(
+        p_aug, (p > 0.5).to(p.dtype)
+    )
     weight = ref["dispersive_config"].get("weight", 0.2)
     terms = {
         "mask": dice_bce(p, y1),
@@ -167,20 +184,78 @@ def relative(a: float, b: float) -> float:
     return abs(a - b) / max(abs(a), abs(b), 1e-12)
 
 
-def largest_difference(ours: torch.nn.Module, reference_state: dict, template: torch.nn.Module) -> dict:
-    """Largest absolute parameter difference, and largest relative buffer difference (BN running statistics)."""
+def our_gradients(ours: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {
+        n: (p.grad if p.grad is not None else torch.zeros_like(p)).detach().clone() for n, p in ours.named_parameters()
+    }
+
+
+def reference_gradients(reference: torch.nn.Module, template: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The reference network's gradients in this package's key layout (converted as its weights are)."""
+    state = dict(reference.state_dict())
+    for name, parameter in reference.named_parameters():
+        state[name] = (parameter.grad if parameter.grad is not None else torch.zeros_like(parameter)).detach()
+    converted = convert_reference_state_dict(state, template)
+    return {name: converted[name] for name, _ in template.named_parameters()}
+
+
+def compare_gradients(ours: dict, reference: dict) -> dict:
+    """Per parameter tensor ``|g - g_ref| / max(|g|, |g_ref|)`` (L2 norms): largest and median; sign differences."""
+    relatives, sign_differs, elements = {}, 0, 0
+    for name, gradient in ours.items():
+        g, h = gradient.double(), reference[name].double()
+        scale = max(g.norm().item(), h.norm().item())
+        relatives[name] = (g - h).norm().item() / scale if scale > 0 else 0.0
+        sign_differs += int((torch.sign(g) != torch.sign(h)).sum())
+        elements += g.numel()
+    ranked = sorted(relatives, key=relatives.get, reverse=True)
+    return {
+        "largest_relative": relatives[ranked[0]],
+        "largest_key": ranked[0],
+        "median_relative": float(np.median(list(relatives.values()))),
+        "worst_5": {k: relatives[k] for k in ranked[:5]},
+        "sign_differs": sign_differs,
+        "elements": elements,
+    }
+
+
+def sgd_difference(initial: dict, ours: dict, reference: dict, lr: float) -> dict:
+    """One plain SGD step (``torch.optim.SGD``) from the same weights with each side's gradients: largest difference."""
+    worst = {"parameter": 0.0, "parameter_key": "", "elements_over_1e-6": 0}
+    for name, start in initial.items():
+        stepped = []
+        for gradients in (ours, reference):
+            parameter = torch.nn.Parameter(start.clone())
+            parameter.grad = gradients[name].to(start.dtype).clone()
+            torch.optim.SGD([parameter], lr=lr).step()
+            stepped.append(parameter.detach().double())
+        difference = (stepped[0] - stepped[1]).abs()
+        worst["elements_over_1e-6"] += int((difference > 1e-6).sum())
+        if difference.max().item() > worst["parameter"]:
+            worst["parameter"], worst["parameter_key"] = difference.max().item(), name
+    return worst
+
+
+def largest_difference(
+    ours: torch.nn.Module, reference_state: dict, template: torch.nn.Module, reference_grads: dict | None = None
+) -> dict:
+    """Largest absolute parameter difference (overall, and where both gradients have the same sign), and the largest
+    absolute and per-tensor relative (``|b - b_ref| / |b_ref|``, L2) buffer difference (BN running statistics)."""
     converted = convert_reference_state_dict(reference_state, template)
     buffers = {name for name, _ in ours.named_buffers()}
-    worst = {"parameter": 0.0, "parameter_key": "", "buffer_relative": 0.0, "buffer_key": "",
+    worst = {"parameter": 0.0, "parameter_key": "", "parameter_where_signs_agree": 0.0,
+             "buffer_absolute": 0.0, "buffer_absolute_key": "", "buffer_relative": 0.0, "buffer_key": "",
              "elements_over_1e-6": 0, "elements": 0, "largest_gradient_where_over_1e-6": 0.0}  # fmt: skip
     gradients = {name: p.grad for name, p in ours.named_parameters()}
     for key, value in ours.state_dict().items():
         if not value.is_floating_point():
             continue
-        difference = (value.double() - converted[key].double()).abs()
+        expected = converted[key].double()
+        difference = (value.double() - expected).abs()
         if key in buffers:
-            scale = converted[key].double().abs().clamp_min(1e-6)
-            relative_difference = (difference / scale).max().item()
+            if difference.max().item() > worst["buffer_absolute"]:
+                worst["buffer_absolute"], worst["buffer_absolute_key"] = difference.max().item(), key
+            relative_difference = difference.norm().item() / max(expected.norm().item(), 1e-12)
             if relative_difference > worst["buffer_relative"]:
                 worst["buffer_relative"], worst["buffer_key"] = relative_difference, key
         else:
@@ -192,17 +267,38 @@ def largest_difference(ours: torch.nn.Module, reference_state: dict, template: t
                 worst["largest_gradient_where_over_1e-6"] = max(
                     worst["largest_gradient_where_over_1e-6"], gradient.abs()[over].max().item()
                 )
+            if gradient is not None and reference_grads is not None:
+                agree = torch.sign(gradient) == torch.sign(reference_grads[key].to(gradient.dtype))
+                if agree.any():
+                    worst["parameter_where_signs_agree"] = max(
+                        worst["parameter_where_signs_agree"], difference[agree].max().item()
+                    )
             if difference.max().item() > worst["parameter"]:
                 worst["parameter"], worst["parameter_key"] = difference.max().item(), key
     return worst
 
 
-def print_differences(before: dict, after: dict) -> None:
+def print_differences(before: dict, after: dict, gradients: dict | None = None, sgd: dict | None = None) -> None:
+    lr = LEARNING_RATE
     print(f"  largest parameter difference before the step: {before['parameter']:.3e}")
-    print(f"  largest parameter difference after one Adam step: {after['parameter']:.3e} ({after['parameter_key']})")
+    if gradients is not None:
+        print(f"  gradients, per parameter tensor |g - g_ref| / max(|g|, |g_ref|): largest "
+              f"{gradients['largest_relative']:.3e} ({gradients['largest_key']}), median "
+              f"{gradients['median_relative']:.3e}")  # fmt: skip
+        print(f"  gradient elements whose sign differs: {gradients['sign_differs']} of {gradients['elements']}")
+    print(f"  largest parameter difference after one Adam step: {after['parameter']:.3e} = "
+          f"{after['parameter'] / lr:.3f} lr ({after['parameter_key']})")  # fmt: skip
+    if gradients is not None:
+        print(f"    where the two gradients have the same sign: {after['parameter_where_signs_agree']:.3e} = "
+              f"{after['parameter_where_signs_agree'] / lr:.3f} lr")  # fmt: skip
     print(f"  parameter elements differing by more than 1e-6: {after['elements_over_1e-6']} of {after['elements']}; "
           f"largest |gradient| among them: {after['largest_gradient_where_over_1e-6']:.2e}")  # fmt: skip
-    print(f"  largest relative BN-statistics difference after the step: {after['buffer_relative']:.3e} "
+    if sgd is not None:
+        print(f"  largest parameter difference after one SGD step (lr {lr}): {sgd['parameter']:.3e} "
+              f"({sgd['parameter_key']}); elements differing by more than 1e-6: "
+              f"{sgd['elements_over_1e-6']}")  # fmt: skip
+    print(f"  BN statistics after the step: largest absolute difference {after['buffer_absolute']:.3e} "
+          f"({after['buffer_absolute_key']}); largest per-tensor relative {after['buffer_relative']:.3e} "
           f"({after['buffer_key']})")  # fmt: skip
 
 
@@ -217,16 +313,25 @@ def print_terms(title: str, reference: dict, ours: dict, names: list[str]) -> di
     return rows
 
 
-def stage2(ref, x_bgr, y, seed: int) -> dict:
+def dtype_label(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def stage2(ref, x_bgr, y, seed: int, dtype: torch.dtype = torch.float32) -> dict:
     torch.manual_seed(seed)
     reference = ref["MedDisSeg2"](use_dispersive_loss=True).train()
     ours = with_auxiliary_outputs(MedDisSeg).train()
     ours.load_state_dict(convert_reference_state_dict(reference.state_dict(), ours), strict=True)
+    reference.to(dtype)
+    ours.to(dtype)
+    x_bgr, y = x_bgr.to(dtype), y.to(dtype)
     x_rgb = x_bgr.flip(1)
     before = largest_difference(ours, reference.state_dict(), ours)
+    initial = {name: p.detach().clone() for name, p in ours.named_parameters()}
 
-    with torch.no_grad():  # the terms, on copies (a train-mode forward updates the BN running statistics)
-        reference_terms = reference_stage2_terms(ref, copy.deepcopy(reference)(x_bgr), y, 1 - y)
+    if dtype == torch.float32:
+        with torch.no_grad():  # the terms, on copies (a train-mode forward updates the BN running statistics)
+            reference_terms = reference_stage2_terms(ref, copy.deepcopy(reference)(x_bgr), y, 1 - y)
     loss_fn = MedDisSegLoss(dispersive=REFERENCE_DISPERSIVE, dispersive_weight=DISPERSIVE_WEIGHT)
     default_loss = MedDisSegLoss(dispersive_weight=DISPERSIVE_WEIGHT)
 
@@ -241,36 +346,48 @@ def stage2(ref, x_bgr, y, seed: int) -> dict:
     total.backward()
     optimizer.step()
 
-    # the reference's own step: utils.run_engine.train on a one-batch loader, Adam with its two groups at 1e-4
+    # the reference's step, Adam with its two groups at 1e-4: in float32 its own utils.run_engine.train on a one-batch
+    # loader; in float64 (train() casts the batch to float32) the same step restated
     groups = [{"params": [], "lr": LEARNING_RATE}, {"params": [], "lr": LEARNING_RATE}]
     for name, parameter in reference.named_parameters():
         groups[0 if name.startswith(("layer0", "layer1", "layer2", "layer3")) else 1]["params"].append(parameter)
-    reference_total, _ = ref["run_engine"].train(
-        reference,
-        [(x_bgr, (y, 1 - y))],
-        torch.optim.Adam(groups),
-        ref["DiceBCELoss"](),
-        "cpu",
-        ref["dispersive_config"],
-    )
-    reference_terms["total (its train())"] = reference_total
-    our_terms["total (its train())"] = our_terms["total"]
-    reference_terms["dispersive (default form)"] = float("nan")
+    reference_optimizer = torch.optim.Adam(groups)
     names = ["mask", "foreground", "background", "complementary", "weight_foreground", "weight_background",
-             "dispersive", "total", "total (its train())"]  # fmt: skip
-    rows = print_terms("Stage II (MedDisSeg2 vs MedDisSeg)", reference_terms, our_terms, names)
+             "dispersive", "total"]  # fmt: skip
+    if dtype == torch.float32:
+        reference_total, _ = ref["run_engine"].train(
+            reference, [(x_bgr, (y, 1 - y))], reference_optimizer, ref["DiceBCELoss"](), "cpu", ref["dispersive_config"]
+        )
+        reference_terms["total (its train())"] = reference_total
+        our_terms["total (its train())"] = our_terms["total"]
+        names.append("total (its train())")
+    else:
+        reference_optimizer.zero_grad()
+        reference_terms = reference_stage2_terms(ref, reference(x_bgr), y, 1 - y)
+        reference_terms["total"].backward()
+        reference_optimizer.step()
+        reference_terms = {k: float(v) for k, v in reference_terms.items()}
+    rows = print_terms(f"Stage II (MedDisSeg2 vs MedDisSeg), {dtype_label(dtype)}", reference_terms, our_terms, names)
     print(f"  {'dispersive (our default)':24s} {'':16s} {our_terms['dispersive (default form)']:16.9f}")
-    after = largest_difference(ours, reference.state_dict(), ours)
-    print_differences(before, after)
-    return {"terms": rows, "before": before, "after": after, "networks": (reference, ours)}
+    ours_grads, reference_grads = our_gradients(ours), reference_gradients(reference, ours)
+    gradients = compare_gradients(ours_grads, reference_grads)
+    sgd = sgd_difference(initial, ours_grads, reference_grads, LEARNING_RATE)
+    after = largest_difference(ours, reference.state_dict(), ours, reference_grads)
+    print_differences(before, after, gradients, sgd)
+    return {"terms": rows, "before": before, "after": after, "gradients": gradients, "sgd": sgd,
+            "networks": (reference, ours), "raw_gradients": (ours_grads, reference_grads)}  # fmt: skip
 
 
-def stage1(ref, x_bgr, x_aug_bgr, y, seed: int) -> dict:
+def stage1(ref, x_bgr, x_aug_bgr, y, seed: int, dtype: torch.dtype = torch.float32) -> dict:
     torch.manual_seed(seed)
     reference = ref["MedDisSeg1"](use_dispersive_loss=True).train()
     ours = with_auxiliary_outputs(MedDisSegStage1).train()
     ours.load_state_dict(convert_reference_state_dict(reference.state_dict(), ours), strict=True)
+    reference.to(dtype)
+    ours.to(dtype)
+    x_bgr, x_aug_bgr, y = x_bgr.to(dtype), x_aug_bgr.to(dtype), y.to(dtype)
     before = largest_difference(ours, reference.state_dict(), ours)
+    initial = {name: p.detach().clone() for name, p in ours.named_parameters()}
     loss_fn = MedDisSegStage1Loss(dispersive=REFERENCE_DISPERSIVE, dispersive_weight=DISPERSIVE_WEIGHT)
 
     optimizer = torch.optim.Adam(ours.parameters(), LEARNING_RATE)
@@ -286,10 +403,28 @@ def stage1(ref, x_bgr, x_aug_bgr, y, seed: int) -> dict:
     reference_terms["total"].backward()
     reference_optimizer.step()
     names = ["mask", "mask_augmented", "consistency", "dispersive", "dispersive_augmented", "total"]
-    rows = print_terms("Stage I (MedDisSeg1 vs MedDisSegStage1)", reference_terms, our_terms, names)
-    after = largest_difference(ours, reference.state_dict(), ours)
-    print_differences(before, after)
-    return {"terms": rows, "before": before, "after": after}
+    title = f"Stage I (MedDisSeg1 vs MedDisSegStage1), {dtype_label(dtype)}"
+    rows = print_terms(title, reference_terms, our_terms, names)
+    ours_grads, reference_grads = our_gradients(ours), reference_gradients(reference, ours)
+    gradients = compare_gradients(ours_grads, reference_grads)
+    sgd = sgd_difference(initial, ours_grads, reference_grads, LEARNING_RATE)
+    after = largest_difference(ours, reference.state_dict(), ours, reference_grads)
+    print_differences(before, after, gradients, sgd)
+    return {"terms": rows, "before": before, "after": after, "gradients": gradients, "sgd": sgd,
+            "raw_gradients": (ours_grads, reference_grads)}  # fmt: skip
+
+
+def print_rounding(title: str, float32: tuple, float64: tuple) -> dict:
+    """Each side's float32 gradient against the reference's float64 one: the float32 rounding of each side alone."""
+    print(f"\n{title}: each side's float32 gradient against the reference's float64 gradient (its rounding alone)")
+    record = {}
+    for side, gradients in (("reference", float32[1]), ("ours", float32[0])):
+        c = compare_gradients({k: v.double() for k, v in gradients.items()}, float64[1])
+        record[side] = c
+        print(f"  {side:9s}: per-tensor relative difference largest {c['largest_relative']:.3e} "
+              f"({c['largest_key']}), median {c['median_relative']:.3e}; elements whose sign differs: "
+              f"{c['sign_differs']} of {c['elements']}")  # fmt: skip
+    return record
 
 
 def photometric_view(x_bgr: torch.Tensor, seed: int) -> torch.Tensor:
@@ -416,6 +551,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=None, help="optional JSON of the figures")
+    parser.add_argument(
+        "--float64", action="store_true", help="also run the comparison with networks, inputs and targets in float64"
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -427,12 +565,24 @@ def main() -> None:
           f"augmentation off; Adam {LEARNING_RATE}; dispersive weight {DISPERSIVE_WEIGHT}")  # fmt: skip
     record: dict = {"settings": {k: v for k, v in vars(args).items()}}
     fitted = None
-    if "2" in args.stages.split(","):
-        result = stage2(ref, x_bgr, y, args.seed)
-        fitted = result.pop("networks")[0]
-        record["stage2"] = result
-    if "1" in args.stages.split(","):
-        record["stage1"] = stage1(ref, x_bgr, photometric_view(x_bgr, args.seed), y, args.seed)
+    runs = [("", torch.float32)] + ([("_float64", torch.float64)] if args.float64 else [])
+    raw_gradients: dict = {}
+    for suffix, dtype in runs:
+        if "2" in args.stages.split(","):
+            result = stage2(ref, x_bgr, y, args.seed, dtype)
+            networks = result.pop("networks")
+            fitted = networks[0] if fitted is None else fitted
+            raw_gradients[f"stage2{suffix}"] = result.pop("raw_gradients")
+            record[f"stage2{suffix}"] = result
+            del networks, result
+        if "1" in args.stages.split(","):
+            result = stage1(ref, x_bgr, photometric_view(x_bgr, args.seed), y, args.seed, dtype)
+            raw_gradients[f"stage1{suffix}"] = result.pop("raw_gradients")
+            record[f"stage1{suffix}"] = result
+    for stage, title in (("stage2", "Stage II"), ("stage1", "Stage I")):
+        if f"{stage}_float64" in raw_gradients:
+            record[f"{stage}_rounding"] = print_rounding(title, raw_gradients[stage], raw_gradients[f"{stage}_float64"])
+    raw_gradients.clear()
     if args.masks:
         if fitted is None:
             torch.manual_seed(args.seed)
@@ -454,19 +604,32 @@ def main() -> None:
         )
     if args.output:
         Path(args.output).write_text(json.dumps(record, indent=1, default=str))
+    for suffix, dtype in runs:
+        summarise(record, suffix, dtype)
+
+
+def summarise(record: dict, suffix: str, dtype: torch.dtype) -> None:
+    """The worst figures over the stages of one precision."""
+    stages = [record[s + suffix] for s in ("stage2", "stage1") if s + suffix in record]
+    if not stages:
+        return
     worst_terms = max(
-        (
-            row["relative"]
-            for stage in ("stage2", "stage1")
-            if stage in record
-            for name, row in record[stage]["terms"].items()
-            if not name.startswith("dispersive")
-        ),
+        (row["relative"] for st in stages for name, row in st["terms"].items() if not name.startswith("dispersive")),
         default=math.nan,
     )
-    worst_step = max((record[s]["after"]["parameter"] for s in ("stage2", "stage1") if s in record), default=math.nan)
-    print(f"\nlargest relative difference of a non-dispersive term: {worst_terms:.3e} (goal 1e-5)")
-    print(f"largest parameter difference after the step: {worst_step:.3e} (goal 1e-6)")
+    adam = max(st["after"]["parameter"] for st in stages)
+    agree = max(st["after"]["parameter_where_signs_agree"] for st in stages)
+    sgd = max(st["sgd"]["parameter"] for st in stages)
+    gradient = max(st["gradients"]["largest_relative"] for st in stages)
+    median = max(st["gradients"]["median_relative"] for st in stages)
+    signs = sum(st["gradients"]["sign_differs"] for st in stages)
+    print(f"\n{dtype_label(dtype)}, worst over the stages:")
+    print(f"  largest relative difference of a non-dispersive term: {worst_terms:.3e} (goal 1e-5)")
+    print(f"  gradients: largest per-tensor relative difference {gradient:.3e}, largest median {median:.3e}; "
+          f"elements whose sign differs: {signs}")  # fmt: skip
+    print(f"  largest parameter difference after one Adam step: {adam:.3e} = {adam / LEARNING_RATE:.3f} lr "
+          f"(goal 1e-6); where the gradient signs agree: {agree:.3e}")  # fmt: skip
+    print(f"  largest parameter difference after one SGD step (lr {LEARNING_RATE}): {sgd:.3e}")
 
 
 if __name__ == "__main__":

@@ -135,12 +135,13 @@ class DispersiveLoss(_Loss):
         return [i % num_levels for i in indices]
 
     def to_vectors(self, features: torch.Tensor) -> torch.Tensor:
-        """``(B, C, *spatial)`` (or ``(B, d)``) -> ``(B, d)`` float32 vectors, by ``pooling``."""
+        """``(B, C, *spatial)`` (or ``(B, d)``) -> ``(B, d)`` float32 vectors (float64 for float64 features), by
+        ``pooling``."""
         if features.ndim < 2:
             raise ValueError(
                 f"DispersiveLoss: expected a (batch, ...) feature tensor, got shape {tuple(features.shape)}."
             )
-        features = features.float()
+        features = features if features.dtype == torch.float64 else features.float()
         if features.ndim > 2 and self.pooling != "flatten":
             dims = list(range(2, features.ndim))
             features = features.mean(dim=dims) if self.pooling == "avg" else features.amax(dim=dims)

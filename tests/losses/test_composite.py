@@ -59,6 +59,24 @@ class TestMedDisSegLoss(unittest.TestCase):
         expected = terms["mask"] + b_fg * terms["foreground"] + b_bg * terms["background"] + compl + 0.6 * disp
         torch.testing.assert_close(terms["loss"], expected)
 
+    def test_float64_is_kept_in_every_term(self):
+        # a float64 step is the rounding-free check of a float32 one (benchmarks/step_equivalence.py --float64): no
+        # term may drop to float32 on the way (b, the complementary and the dispersive terms once did: 1e-7 relative)
+        outputs = stage2_outputs()
+        outputs = {k: [f.double() for f in v] if k == "features" else v.double() for k, v in outputs.items()}
+        target = binary_target().double()
+        terms = all_terms(MedDisSegLoss(), outputs, target)
+        for name, value in terms.items():
+            self.assertEqual(value.dtype, torch.float64, name)
+        fg, bg, uc = outputs["foreground"], outputs["background"], outputs["uncertainty"]
+        b_fg = 1 / (torch.tanh(torch.sigmoid(fg).sum() / (16 * 16)) + 1e-15)
+        torch.testing.assert_close(terms["weight_foreground"], b_fg, rtol=1e-13, atol=0)
+        probs = torch.softmax(torch.stack([torch.sigmoid(m) for m in (fg, bg, uc)]), dim=0)
+        compl = (probs[0] * probs[1] + probs[0] * probs[2] + probs[1] * probs[2]).mean()
+        torch.testing.assert_close(terms["complementary"], compl, rtol=1e-13, atol=0)
+        # half precision is still computed in float32
+        self.assertEqual(auxiliary_weight(fg.half()).dtype, torch.float32)
+
     def test_background_target_follows_the_augmented_mask(self):
         # flipping outputs and label together (what an augmentation does) leaves every term unchanged, which
         # fails if the background target is computed before augmentation (the reference's defect)

@@ -54,6 +54,22 @@ class TestBlockShapes(unittest.TestCase):
             out = head([torch.randn(1, 8, 16, 16), torch.randn(1, 16, 8, 8)])
         self.assertEqual(tuple(out.shape), (1, 2, 32, 32))
 
+    @parameterized.expand([(2,), (3,)])
+    def test_encoder_attention_head_normalises_the_full_resolution_map_in_training(self, spatial_dims):
+        # the reference up-samples, then Conv1x1 -> BN -> TeLU: in train mode BN's batch statistics must be those of
+        # the up-sampled map (normalising the coarse map gives the same eval output but another training objective)
+        torch.manual_seed(0)
+        head = EncoderAttentionHead(spatial_dims, (4, 6), (2, 4), out_channels=1, channels=8).train()
+        size = (4,) * spatial_dims
+        features = [torch.randn(2, 4, *(2 * s for s in size)), torch.randn(2, 6, *size)]
+        levels = []
+        for feature, projection, upsample, attention in zip(
+            features, head.projections, head.upsamples, head.attentions
+        ):
+            levels.append(attention(head.act(projection(upsample(feature)))))  # the reference's order
+        expected = head.fuse(torch.cat(levels, dim=1))
+        torch.testing.assert_close(head(features), expected, rtol=1e-5, atol=1e-6)
+
     def test_spatial_attention_rejects_even_kernel(self):
         with self.assertRaises(ValueError):
             SpatialAttention(2, kernel_size=4)
