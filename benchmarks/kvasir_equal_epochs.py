@@ -73,21 +73,20 @@ ARMS = {
             "dispersive_log_interval": 0,
         },
     },
-    # Stage II alone from scratch, for choosing the from-scratch recipe (configs/train_from_scratch.json)
+    # Stage II alone, no Stage I encoder: the reference's learning rate against the from-scratch overlays
     "recipe_reference": {
         "stage1": False,
         "overrides": {"stage1_model_file": None, "learning_rate": 1e-4, "encoder_learning_rate": 1e-4},
     },
-    "recipe_constant": {"stage1": False, "overrides": {"stage1_model_file": None}},
-    "recipe_one_cycle": {
+    "recipe_from_scratch": {
         "stage1": False,
         "configs": ["train_from_scratch.json"],
-        "overrides": {"stage1_model_file": None},
+        "overrides": {"stage1_model_file": None, "learning_rate": 1e-3, "encoder_learning_rate": 1e-3},
     },
-    "recipe_one_cycle_3e-3": {
+    "recipe_from_scratch_one_cycle": {
         "stage1": False,
-        "configs": ["train_from_scratch.json"],
-        "overrides": {"stage1_model_file": None, "learning_rate": 3e-3, "encoder_learning_rate": 3e-3},
+        "configs": ["train_from_scratch.json", "train_one_cycle.json"],
+        "overrides": {"stage1_model_file": None, "learning_rate": 1e-3, "encoder_learning_rate": 1e-3},
     },
     "segresnet": {
         "stage1": False,

@@ -171,9 +171,9 @@ def run_demo(
         train_images: the first N images of Kvasir-SEG's official training split are trained on.
         validation_images: the last N images of the training split validate every epoch (the learning curve and the
             best checkpoint); the 120 official test images are only scored at the end.
-        batch_size, learning_rate: the peak of the from-scratch recipe's one-cycle schedule
-            (``configs/train_from_scratch.json``: Adam, every parameter group, warm-up then cosine decay over each
-            stage; the reference's constant 1e-4 is for hundreds of epochs from ImageNet weights).
+        batch_size, learning_rate: Adam's learning rate for every parameter group, as the bundle's from-scratch
+            recipe ``configs/train_from_scratch.json`` (1e-3) sets it; the reference's 1e-4 is for hundreds of epochs
+            from ImageNet weights.
         num_workers: data-loading workers (0: caching and augmentation in the main process, which on 2 cores is
             faster than worker processes competing with the training threads).
         reference_resize: resize images as the reference code does (bilinear without anti-aliasing), ~10x faster to
@@ -215,7 +215,7 @@ def run_demo(
         "batch_size": batch_size,
         "progress_bar": False,
         "dispersive_log_interval": 0,  # the diagnostics' extra backward passes are for long runs
-        "learning_rate": learning_rate,  # train_from_scratch.json: every group, one-cycle over each stage
+        "learning_rate": learning_rate,  # train_from_scratch.json: every parameter group
     }
     from_scratch = configs / "train_from_scratch.json"
     seconds = {}

@@ -23,6 +23,8 @@ STAGES = {
     "stage1": ["train.json", "train_stage1.json"],
     "stage2_from_scratch": ["train.json", "train_from_scratch.json"],
     "stage1_from_scratch": ["train.json", "train_stage1.json", "train_from_scratch.json"],
+    "stage2_one_cycle": ["train.json", "train_from_scratch.json", "train_one_cycle.json"],
+    "stage1_one_cycle": ["train.json", "train_stage1.json", "train_from_scratch.json", "train_one_cycle.json"],
 }
 
 
@@ -110,10 +112,17 @@ def lr_schedule_handlers(p: ConfigParser) -> dict[str, object]:
 
 
 class TestFromScratchRecipe(unittest.TestCase):
-    """``configs/train_from_scratch.json``: Adam 1e-3 for every group, a one-cycle schedule stepped every iteration
-    (warm-up, then cosine decay), no early stop; the reference's plateau schedule is off there."""
+    """``configs/train_from_scratch.json``: Adam 1e-3 for every parameter group, the recipe's plateau schedule;
+    ``configs/train_one_cycle.json`` on top: a one-cycle schedule (warm-up, then cosine decay) stepped every iteration,
+    no early stop, the plateau schedule off."""
 
     @parameterized.expand([["stage2_from_scratch", 2], ["stage1_from_scratch", 1]])
+    def test_every_group_at_1e_3_with_the_plateau(self, stage, groups):
+        p = parser(stage)
+        self.assertEqual([g["lr"] for g in p.get_parsed_content("optimizer").param_groups], [1e-3] * groups)
+        self.assertIsInstance(p.get_parsed_content("lr_scheduler"), torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+    @parameterized.expand([["stage2_one_cycle", 2], ["stage1_one_cycle", 1]])
     def test_one_cycle_over_every_iteration(self, stage, groups):
         p = parser(stage, epochs=7, **{"train#dataloader": "$list(range(5))"})  # 5 iterations an epoch
         scheduler = p.get_parsed_content("lr_scheduler")
@@ -125,7 +134,12 @@ class TestFromScratchRecipe(unittest.TestCase):
         self.assertEqual(p.get_parsed_content("early_stop_patience"), 7)
 
     @parameterized.expand(
-        [["stage2", "epoch"], ["stage2_from_scratch", "iteration"], ["stage1_from_scratch", "iteration"]]
+        [
+            ["stage2", "epoch"],
+            ["stage2_from_scratch", "epoch"],
+            ["stage2_one_cycle", "iteration"],
+            ["stage1_one_cycle", "iteration"],
+        ]
     )
     def test_one_scheduler_handler_is_active(self, stage, level):
         handlers = lr_schedule_handlers(parser(stage, **{"train#dataloader": "$list(range(5))"}))
@@ -135,21 +149,22 @@ class TestFromScratchRecipe(unittest.TestCase):
         self.assertIsNone(handlers[other], f"the {other}-level handler must be disabled")
 
     def test_learning_rate_option_sets_every_group(self):
-        p = parser("stage2_from_scratch", learning_rate=3e-3, **{"train#dataloader": "$list(range(5))"})
+        p = parser("stage2_one_cycle", learning_rate=3e-3, **{"train#dataloader": "$list(range(5))"})
         scheduler = p.get_parsed_content("lr_scheduler")
         self.assertEqual([g["max_lr"] for g in scheduler.optimizer.param_groups], [3e-3, 3e-3])
 
 
 @pytest.mark.slow
 class TestFromScratchRecipeRun(unittest.TestCase):
-    """A real Stage II run of the overlay: the schedule took one step per training iteration and ended annealed."""
+    """A real Stage II run of the one-cycle overlay: the schedule took one step per training iteration and ended
+    annealed."""
 
     @classmethod
     def setUpClass(cls):
         prepare_kvasir_run(cls, train=6, validation=2, test=1, image_size=32)  # batch 2: 3 iterations an epoch
         cls.log = checked_output(
             run_bundle(
-                ["train.json", "train_from_scratch.json"],
+                ["train.json", "train_from_scratch.json", "train_one_cycle.json"],
                 *cls.common,
                 "--epochs",
                 "2",
