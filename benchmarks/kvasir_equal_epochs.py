@@ -224,7 +224,12 @@ def write_results(results: dict, settings: dict, args: argparse.Namespace) -> st
         stem + ".png",
         quantities=("val_mean_dice", "val_mask_loss"),
         title=f"Kvasir-SEG, {args.train_images} training images at {args.image_size}^2, {args.epochs} epochs "
-        f"(Med-DisSeg: after {args.stage1_epochs} Stage I epochs); 120 official test images",
+        + (
+            f"(Med-DisSeg: after {args.stage1_epochs} Stage I epochs)"
+            if any("stage1" in r for r in results.values())
+            else "(Stage II alone, from scratch)"
+        )
+        + "; 120 official test images",
     )
     return stem
 
