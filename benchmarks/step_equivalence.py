@@ -369,13 +369,18 @@ def stage2(ref, x_bgr, y, seed: int, dtype: torch.dtype = torch.float32) -> dict
         reference_terms = {k: float(v) for k, v in reference_terms.items()}
     rows = print_terms(f"Stage II (MedDisSeg2 vs MedDisSeg), {dtype_label(dtype)}", reference_terms, our_terms, names)
     print(f"  {'dispersive (our default)':24s} {'':16s} {our_terms['dispersive (default form)']:16.9f}")
+    return {**after_the_step(reference, ours, initial, before), "terms": rows, "networks": (reference, ours)}
+
+
+def after_the_step(reference, ours, initial: dict, before) -> dict:
+    """Gradients, one SGD step and the parameters after the Adam step of both sides, compared and printed."""
     ours_grads, reference_grads = our_gradients(ours), reference_gradients(reference, ours)
     gradients = compare_gradients(ours_grads, reference_grads)
     sgd = sgd_difference(initial, ours_grads, reference_grads, LEARNING_RATE)
     after = largest_difference(ours, reference.state_dict(), ours, reference_grads)
     print_differences(before, after, gradients, sgd)
-    return {"terms": rows, "before": before, "after": after, "gradients": gradients, "sgd": sgd,
-            "networks": (reference, ours), "raw_gradients": (ours_grads, reference_grads)}  # fmt: skip
+    return {"before": before, "after": after, "gradients": gradients, "sgd": sgd,
+            "raw_gradients": (ours_grads, reference_grads)}  # fmt: skip
 
 
 def stage1(ref, x_bgr, x_aug_bgr, y, seed: int, dtype: torch.dtype = torch.float32) -> dict:
@@ -405,13 +410,7 @@ def stage1(ref, x_bgr, x_aug_bgr, y, seed: int, dtype: torch.dtype = torch.float
     names = ["mask", "mask_augmented", "consistency", "dispersive", "dispersive_augmented", "total"]
     title = f"Stage I (MedDisSeg1 vs MedDisSegStage1), {dtype_label(dtype)}"
     rows = print_terms(title, reference_terms, our_terms, names)
-    ours_grads, reference_grads = our_gradients(ours), reference_gradients(reference, ours)
-    gradients = compare_gradients(ours_grads, reference_grads)
-    sgd = sgd_difference(initial, ours_grads, reference_grads, LEARNING_RATE)
-    after = largest_difference(ours, reference.state_dict(), ours, reference_grads)
-    print_differences(before, after, gradients, sgd)
-    return {"terms": rows, "before": before, "after": after, "gradients": gradients, "sgd": sgd,
-            "raw_gradients": (ours_grads, reference_grads)}  # fmt: skip
+    return {**after_the_step(reference, ours, initial, before), "terms": rows}
 
 
 def print_rounding(title: str, float32: tuple, float64: tuple) -> dict:
