@@ -13,6 +13,7 @@ import torch
 from torch.nn.modules.loss import _Loss
 
 from ..utils.enums import STAGE1_OUTPUT_KEYS, STAGE2_OUTPUT_KEYS
+from ..utils.precision import loss_dtype
 from .dispersive import DispersiveLoss
 from .segmentation import dice_bce_loss, hard_consistency_loss, segmentation_loss
 
@@ -68,16 +69,10 @@ def _check_target(logits: torch.Tensor, target: torch.Tensor, loss_name: str) ->
         )
 
 
-def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
-    """``x`` in float32, or in float64 where it is float64: half precision is promoted, double precision is kept (a
-    float64 step is the rounding-free reference of a float32 one, e.g. in ``benchmarks/step_equivalence.py``)."""
-    return x if x.dtype == torch.float64 else x.float()
-
-
 def foreground_union(target: torch.Tensor) -> torch.Tensor:
     """Binary foreground ``(B, 1, ...)`` of a label map: every non-zero class (for a binary mask: the mask); float32,
     or float64 for a float64 target."""
-    return (target > 0.5).to(torch.float64 if target.dtype == torch.float64 else torch.float32)
+    return (target > 0.5).to(loss_dtype(target))
 
 
 def auxiliary_weight(logits: torch.Tensor, weighting: str = "reference", min_activation: float = 1e-3) -> torch.Tensor:
@@ -97,9 +92,9 @@ def auxiliary_weight(logits: torch.Tensor, weighting: str = "reference", min_act
         per_image = 1
         for size in logits.shape[2:]:
             per_image *= int(size)
-        return 1.0 / (torch.tanh(torch.sigmoid(_at_least_float32(logits)).sum() / per_image) + 1e-15)
+        return 1.0 / (torch.tanh(torch.sigmoid(logits.to(loss_dtype(logits))).sum() / per_image) + 1e-15)
     if weighting == "mean":
-        mean_activation = torch.sigmoid(_at_least_float32(logits.detach())).mean().clamp_min(min_activation)
+        mean_activation = torch.sigmoid(logits.detach().to(loss_dtype(logits))).mean().clamp_min(min_activation)
         return 1.0 / torch.tanh(mean_activation)
     raise ValueError(f"auxiliary weighting must be one of {AUXILIARY_WEIGHTINGS}, got {weighting!r}.")
 
@@ -107,7 +102,7 @@ def auxiliary_weight(logits: torch.Tensor, weighting: str = "reference", min_act
 def complementary_loss(foreground: torch.Tensor, background: torch.Tensor, uncertainty: torch.Tensor) -> torch.Tensor:
     """Mean over pixels of ``p_fg p_bg + p_fg p_uc + p_bg p_uc`` with ``(p_fg, p_bg, p_uc)`` the softmax, over the
     three maps, of their sigmoid activations (the reference applies the softmax to its sigmoid outputs)."""
-    stacked = torch.stack([torch.sigmoid(_at_least_float32(m)) for m in (foreground, background, uncertainty)], dim=0)
+    stacked = torch.stack([torch.sigmoid(m.to(loss_dtype(m))) for m in (foreground, background, uncertainty)], dim=0)
     p_fg, p_bg, p_uc = torch.softmax(stacked, dim=0)
     return (p_fg * p_bg + p_fg * p_uc + p_bg * p_uc).mean()
 

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
+from ..utils.precision import loss_dtype
+
 __all__ = ["DispersiveLoss", "DISPERSIVE_VARIANTS", "DISTANCE_SCALES", "FEATURE_POOLINGS", "LEVEL_CHOICES"]
 
 DISPERSIVE_VARIANTS = ("infonce_l2", "infonce_cosine", "hinge", "covariance")
@@ -141,7 +143,7 @@ class DispersiveLoss(_Loss):
             raise ValueError(
                 f"DispersiveLoss: expected a (batch, ...) feature tensor, got shape {tuple(features.shape)}."
             )
-        features = features if features.dtype == torch.float64 else features.float()
+        features = features.to(loss_dtype(features))
         if features.ndim > 2 and self.pooling != "flatten":
             dims = list(range(2, features.ndim))
             features = features.mean(dim=dims) if self.pooling == "avg" else features.amax(dim=dims)

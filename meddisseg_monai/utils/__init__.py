@@ -20,6 +20,7 @@ from .precision import (
     autocast_name,
     bf16_native,
     describe_precision,
+    loss_dtype,
     resolve_autocast,
 )
 from .training_record import check_image_size, read_training_record, trained_image_size, write_training_record
@@ -40,6 +41,7 @@ __all__ = [
     "bf16_native",
     "convert_sync_batchnorm",
     "describe_precision",
+    "loss_dtype",
     "distributed_device",
     "distributed_rank",
     "distributed_world_size",

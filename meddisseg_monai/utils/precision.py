@@ -20,10 +20,19 @@ __all__ = [
     "autocast_name",
     "bf16_native",
     "describe_precision",
+    "loss_dtype",
     "resolve_autocast",
 ]
 
 AUTO = "auto"
+
+
+def loss_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype losses compute in for ``x``: float64 for float64 input (a float64 step is the rounding-free reference
+    of a float32 one, e.g. in ``benchmarks/step_equivalence.py``), float32 otherwise (half precision is promoted)."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
 _FULL_PRECISION = ("", "none", "null", "fp32", "float32")
 EMULATED_BF16_SLOWDOWN = "~40x slower than fp32 for matrix products"
