@@ -28,9 +28,17 @@ if [ "$done_hash" = "$hash" ] && [[ ",${done_extras:-}," == *",${1:-}${1:+,}"* ]
     echo "[install] $venv is up to date${done_extras:+ (extras: $done_extras)}"
     exit 0
 fi
-"$venv/bin/python" -m pip install --quiet "$torch"
+"$venv/bin/python" -m pip install --quiet --no-compile "$torch"
 # The editable install writes meddisseg_monai.egg-info/ into the repository: one at a time (scripts/run_tests.sh runs
 # this script beside install_monailabel.sh, which takes the same lock).
-flock "$root/.meddisseg-install.lock" "$venv/bin/python" -m pip install --quiet -e "$root${1:+[$1]}"
+flock "$root/.meddisseg-install.lock" "$venv/bin/python" -m pip install --quiet --no-compile -e "$root${1:+[$1]}"
+# pip installs without byte-compiling (--no-compile: compiling every module of torch and the rest took about 40 % of the
+# install); importing what the bundle workflows import writes the bytecode of just those modules, even where
+# PYTHONDONTWRITEBYTECODE is set, so that each `python -m monai.bundle run` does not compile them again.
+env -u PYTHONDONTWRITEBYTECODE "$venv/bin/python" -c '
+import monai, torch, ignite, monai.bundle, nibabel, SimpleITK, skimage.measure, matplotlib.pyplot
+import meddisseg_monai, meddisseg_monai.networks, meddisseg_monai.losses, meddisseg_monai.engines
+import meddisseg_monai.handlers, meddisseg_monai.transforms, meddisseg_monai.data, meddisseg_monai.metrics
+import meddisseg_monai.inferers, meddisseg_monai.visualize, meddisseg_monai.demo
+print(f"[install] done: torch {torch.__version__}, monai {monai.__version__}")'
 echo "$hash ${1:-}" > "$venv/.meddisseg-install-stamp"
-"$venv/bin/python" -c 'import monai, torch; print(f"[install] done: torch {torch.__version__}, monai {monai.__version__}")'

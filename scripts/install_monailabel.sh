@@ -89,21 +89,23 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ] && "$venv/bin/pytho
 fi
 
 log "torch==$torch_version"
-"$venv/bin/python" -m pip install --quiet "${index_args[@]}" "torch==$torch_version"
+"$venv/bin/python" -m pip install --quiet --no-compile "${index_args[@]}" "torch==$torch_version"
 log "monailabel==0.8.5 and its dependencies"
-"$venv/bin/python" -m pip install --quiet "${index_args[@]}" "monailabel==0.8.5"
+"$venv/bin/python" -m pip install --quiet --no-compile "${index_args[@]}" "monailabel==0.8.5"
 # The editable install writes meddisseg_monai.egg-info/ into the repository: one at a time (install.sh takes the same
 # lock; scripts/run_tests.sh runs the two scripts side by side). Every version is still held by the constraints.
 log "meddisseg-monai (editable) and what it adds"
-flock "$root/.meddisseg-install.lock" "$venv/bin/python" -m pip install --quiet "${index_args[@]}" -e "$root"
+flock "$root/.meddisseg-install.lock" "$venv/bin/python" -m pip install --quiet --no-compile "${index_args[@]}" -e "$root"
 
 # PyPI's torchvision is a CUDA build: against the CPU torch its compiled ops don't load, and two unguarded
 # registrations then break `import torchvision`, which MONAI Label needs; the script adds the missing guard.
 "$venv/bin/python" "$fix"
 
-# The environment must be consistent and importable the way MONAI Label uses it.
+# The environment must be consistent and importable the way MONAI Label uses it. pip installs without byte-compiling
+# (--no-compile: compiling all 3.7 GB took most of the install); this check writes the bytecode of what the server
+# imports, even where PYTHONDONTWRITEBYTECODE is set, so that each server start does not compile it again.
 "$venv/bin/python" -m pip check
-"$venv/bin/python" - <<'EOF'
+env -u PYTHONDONTWRITEBYTECODE "$venv/bin/python" - <<'EOF'
 import monai, numpy, pydicom, torch, torchvision
 import monailabel.app  # the server app: pydicom-seg (pydicom<3), numpy<2
 from monailabel.tasks.infer.bundle import BundleInferTask  # imports torchvision.utils via monailabel.transform.post

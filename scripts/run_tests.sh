@@ -20,6 +20,9 @@ for pid in "${installs[@]}"; do
 done
 trap - EXIT
 cd "$root"
+# The installs do not byte-compile everything (scripts/install.sh): what only the tests import (inductor, onnx, the
+# MONAI Label server, ...) is compiled on its first import and kept, not again in every test subprocess.
+unset PYTHONDONTWRITEBYTECODE
 # Two pytest workers (pytest-xdist; one file per worker, so a file's class fixtures are built once), each with one
 # torch thread: much of the suite is single-threaded work (bundle subprocesses starting, MONAI Label servers, ONNX
 # tracing) that the other worker overlaps. MEDDISSEG_TEST_WORKERS=0 runs in one process (then torch picks its threads).
