@@ -7,18 +7,21 @@
 # Tests that need ../shared/data skip when it is absent, unless MEDDISSEG_REQUIRE_DATA=1 (then they fail).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# The two environments install side by side (each pip mostly waits on one core; ~3 minutes saved on a fresh machine).
-bash "$root/scripts/install.sh" test &
-installs=("$!")
+# The MONAI Label environment installs in the background while the tests run (its pip mostly keeps one core busy);
+# the tests that need it wait for it (tests/monailabel_utils.py waits while the marker names a live install).
+ml_venv="${MEDDISSEG_MONAILABEL_VENV:-$root/.venv-monailabel}"
+ml_marker="$ml_venv.installing"
+ml_log="$ml_venv.install.log"
+ml_pid=""
 if [[ "${MEDDISSEG_SKIP_MONAILABEL:-0}" == "0" ]]; then
-    bash "$root/scripts/install_monailabel.sh" &
-    installs+=("$!")
+    : > "$ml_marker"
+    ( bash "$root/scripts/install_monailabel.sh" > "$ml_log" 2>&1; status=$?; rm -f "$ml_marker"; exit "$status" ) &
+    ml_pid="$!"
+    echo "$ml_pid" > "$ml_marker"
+    echo "[tests] installing the MONAI Label environment $ml_venv in the background (log: $ml_log)"
+    trap 'kill "$ml_pid" 2>/dev/null || true; rm -f "$ml_marker"' EXIT
 fi
-trap 'kill "${installs[@]}" 2>/dev/null || true' EXIT
-for pid in "${installs[@]}"; do
-    wait "$pid"  # a failed install stops here (set -e), naming its own error above
-done
-trap - EXIT
+bash "$root/scripts/install.sh" test
 cd "$root"
 # The installs do not byte-compile everything (scripts/install.sh): what only the tests import (inductor, onnx, the
 # MONAI Label server, ...) is compiled on its first import and kept, not again in every test subprocess.
@@ -32,4 +35,17 @@ if [[ "$workers" != "0" ]]; then
     export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
     parallel=(-n "$workers" --dist loadfile)
 fi
-exec "${MEDDISSEG_VENV:-$root/.venv}/bin/python" -m pytest "${parallel[@]}" "$@"
+status=0
+"${MEDDISSEG_VENV:-$root/.venv}/bin/python" -m pytest "${parallel[@]}" "$@" || status=$?
+if [[ -n "$ml_pid" ]]; then
+    if wait "$ml_pid"; then
+        echo "[tests] $(tail -n 1 "$ml_log")"
+    else
+        echo "[tests] the MONAI Label environment did not install ($ml_log):" >&2
+        tail -n 20 "$ml_log" >&2
+        status=1
+    fi
+    trap - EXIT
+    rm -f "$ml_marker"
+fi
+exit "$status"

@@ -71,17 +71,55 @@ def monailabel_python(venv: str | os.PathLike | None = None) -> Path:
     return monailabel_venv(venv) / "bin" / "python"
 
 
+# scripts/run_tests.sh installs the environment in the background and names the install in ``<venv>.installing``
+INSTALL_WAIT_SECONDS = 1800.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def wait_for_install(venv: str | os.PathLike, timeout: float = INSTALL_WAIT_SECONDS, poll: float = 2.0) -> str | None:
+    """Waits while ``<venv>.installing`` names a live install (scripts/run_tests.sh writes it); None once there is
+    none, else why the wait ended (still installing after ``timeout`` seconds)."""
+    marker = Path(f"{venv}.installing")
+    deadline = time.monotonic() + timeout
+    while marker.exists():
+        try:
+            pid = int(marker.read_text().strip())
+        except (OSError, ValueError):
+            pid = None  # being written, or already removed
+        if pid is not None and not _alive(pid):
+            return None
+        if time.monotonic() > deadline:
+            return f"the MONAI Label environment {venv} was still installing after {timeout:.0f} s ({marker})"
+        time.sleep(poll)
+    return None
+
+
 @functools.lru_cache(maxsize=None)
 def _probe(python: str) -> str | None:
+    venv = Path(python).parent.parent
+    waited = wait_for_install(venv)
+    if waited:
+        return waited
+    log = Path(f"{venv}.install.log")
+    seen = f" (install log: {log})" if log.exists() else ""
     if not Path(python).exists():
-        return f"no MONAI Label environment at {Path(python).parent.parent} (run scripts/install_monailabel.sh)"
+        return f"no MONAI Label environment at {venv} (run scripts/install_monailabel.sh){seen}"
     code = "import monailabel, monai, torchvision, meddisseg_monai; print(monailabel.__version__, monai.__version__)"
     try:
         result = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:
         return f"{python} did not import monailabel within 300 s"
     if result.returncode != 0:
-        return f"{python} cannot import monailabel: {result.stderr.strip().splitlines()[-1:]}"
+        return f"{python} cannot import monailabel: {result.stderr.strip().splitlines()[-1:]}{seen}"
     return None
 
 

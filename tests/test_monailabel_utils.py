@@ -2,8 +2,11 @@
 binding, clear errors, HTTP helpers against a throwaway server on 127.0.0.1."""
 
 import json
+import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,7 @@ from tests.monailabel_utils import (
     free_port,
     http_request,
     install_bundle,
+    wait_for_install,
 )
 
 
@@ -97,3 +101,37 @@ def test_no_answer_is_an_error():
     with pytest.raises(MonaiLabelError) as e:
         http_request("GET", f"http://127.0.0.1:{free_port()}/info/", timeout=5)
     assert e.value.status is None
+
+
+def _marker(tmp_path, content: str | None):
+    venv = tmp_path / "venv-ml"
+    if content is not None:
+        Path(f"{venv}.installing").write_text(content)
+    return venv
+
+
+def test_wait_for_install_returns_at_once_without_a_live_install(tmp_path):
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    for content in (None, str(finished.pid)):  # no marker; a marker naming a process that has ended
+        start = time.monotonic()
+        assert wait_for_install(_marker(tmp_path, content), timeout=5, poll=0.05) is None
+        assert time.monotonic() - start < 1.0
+
+
+def test_wait_for_install_waits_for_the_install_then_times_out(tmp_path):
+    installer = subprocess.Popen(["sleep", "1"])
+    venv = _marker(tmp_path, str(installer.pid))
+    reaper = threading.Thread(target=installer.wait)  # as bash reaps its background job
+    reaper.start()
+    start = time.monotonic()
+    assert wait_for_install(venv, timeout=30, poll=0.05) is None
+    assert time.monotonic() - start >= 0.8
+    reaper.join()
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        reason = wait_for_install(_marker(tmp_path, str(sleeper.pid)), timeout=0.3, poll=0.05)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert reason is not None and "still installing after 0 s" in reason
