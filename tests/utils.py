@@ -23,6 +23,7 @@ import torch
 
 from meddisseg_monai.data import DATA_ROOT_ENV
 from meddisseg_monai.utils import bf16_native, describe_precision
+from tests.bundle_launcher import run_python_module
 
 __all__ = [
     "REPO_ROOT",
@@ -130,6 +131,8 @@ def run_bundle(
     if not in_repository:
         env.pop(DATA_ROOT_ENV, None)
     cwd = bundle_root if in_repository else bundle_copy(bundle_root)
+    if launcher is None:  # a fork of a warm interpreter (tests/bundle_launcher.py), else a fresh one
+        return run_python_module("monai.bundle", command[3:], cwd=cwd, env=env, timeout=timeout)
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
