@@ -288,11 +288,11 @@ def run_demo(
         out / "learning_curve.png",
         quantities=("train_loss", "val_mean_dice"),
         title=f"{len(splits['training'])} training images at {image_size}^2; validation: {len(splits['validation'])} "
-        "held-out training-split images; dashed: the 120 test images",
+        f"held-out training-split images; dashed: the {len(splits['test'])} test images",
         reference_lines={
             "val_mean_dice": {
                 f"untrained network, test {baseline['dice']['mean']:.3f}": baseline["dice"]["mean"],
-                f"final model, test {trained['dice']['mean']:.3f}": trained["dice"]["mean"],
+                f"best-validation checkpoint, test {trained['dice']['mean']:.3f}": trained["dice"]["mean"],
             }
         },
     )
