@@ -7,6 +7,7 @@
 # Tests that need ../shared/data skip when it is absent, unless MEDDISSEG_REQUIRE_DATA=1 (then they fail).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+start=$(date +%s)
 # The MONAI Label environment installs in the background while the tests run (its pip mostly keeps one core busy);
 # the tests that need it wait for it (tests/monailabel_utils.py waits while the marker names a live install).
 ml_venv="${MEDDISSEG_MONAILABEL_VENV:-$root/.venv-monailabel}"
@@ -15,13 +16,20 @@ ml_log="$ml_venv.install.log"
 ml_pid=""
 if [[ "${MEDDISSEG_SKIP_MONAILABEL:-0}" == "0" ]]; then
     : > "$ml_marker"
-    ( bash "$root/scripts/install_monailabel.sh" > "$ml_log" 2>&1; status=$?; rm -f "$ml_marker"; exit "$status" ) &
+    (
+        status=0
+        bash "$root/scripts/install_monailabel.sh" > "$ml_log" 2>&1 || status=$?
+        echo "[tests] MONAI Label environment ready after $(( $(date +%s) - start )) s (exit $status)" >> "$ml_log"
+        rm -f "$ml_marker"
+        exit "$status"
+    ) &
     ml_pid="$!"
     echo "$ml_pid" > "$ml_marker"
     echo "[tests] installing the MONAI Label environment $ml_venv in the background (log: $ml_log)"
     trap 'kill "$ml_pid" 2>/dev/null || true; rm -f "$ml_marker"' EXIT
 fi
 bash "$root/scripts/install.sh" test
+echo "[tests] .venv ready after $(( $(date +%s) - start )) s"
 cd "$root"
 # The installs do not byte-compile everything (scripts/install.sh): what only the tests import (inductor, onnx, the
 # MONAI Label server, ...) is compiled on its first import and kept, not again in every test subprocess.
@@ -39,7 +47,7 @@ status=0
 "${MEDDISSEG_VENV:-$root/.venv}/bin/python" -m pytest "${parallel[@]}" "$@" || status=$?
 if [[ -n "$ml_pid" ]]; then
     if wait "$ml_pid"; then
-        echo "[tests] $(tail -n 1 "$ml_log")"
+        tail -n 1 "$ml_log"
     else
         echo "[tests] the MONAI Label environment did not install ($ml_log):" >&2
         tail -n 20 "$ml_log" >&2
@@ -48,4 +56,5 @@ if [[ -n "$ml_pid" ]]; then
     trap - EXIT
     rm -f "$ml_marker"
 fi
+echo "[tests] $(( $(date +%s) - start )) s in all, installs included (exit $status)"
 exit "$status"

@@ -13,51 +13,14 @@ __all__ = ["TeLU", "telu", "register_activations"]
 # inf for x > 88 (float32) and autograd multiplies inf by tanh'(inf) = 0, which gives NaN.
 
 
-class _TeLUFunction(torch.autograd.Function):
-    """TeLU with a hand-written backward that keeps only the input.
-
-    Autograd through ``x * tanh(exp(clamp(x)))`` saves three tensors of the input's size (exp, tanh and x) and runs
-    four elementwise backward kernels; this keeps ``x`` and recomputes ``e = exp(clamp(x, max=8))`` and ``t = tanh(e)``
-    in the backward pass: ``d/dx = t + x * (1 - t^2) * e`` (the clamp's gradient is 0 above 8, where ``1 - t^2`` is
-    already exactly 0 in every floating type). The backward is written in differentiable operations, so double
-    backward works."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x)
-        return torch.clamp(x, max=_EXP_ARGUMENT_MAX).exp_().tanh_().mul_(x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        (x,) = ctx.saved_tensors
-        e = torch.exp(torch.clamp(x, max=_EXP_ARGUMENT_MAX))
-        t = torch.tanh(e)
-        if torch.is_grad_enabled():  # double backward: out of place, recorded
-            return grad * t + grad * x * (1 - t * t) * e
-        # the same products in place on two buffers: (grad * x) * (1 - t^2) * e + grad * t
-        slope = torch.mul(t, t).neg_().add_(1).mul_(e).mul_(x).mul_(grad)
-        return slope.add_(t.mul_(grad))
-
-
-_EXP_ARGUMENT_MAX = 8.0  # written out as 8.0 in telu(), which TorchScript compiles (it cannot read globals)
-
-
-@torch.jit.unused
-def _telu_with_gradient(x: torch.Tensor) -> torch.Tensor:
-    return _TeLUFunction.apply(x)
-
-
 def telu(x: torch.Tensor) -> torch.Tensor:
     """TeLU(x) = x * tanh(exp(x)), computed without overflow in the forward or backward pass.
 
     Without gradients (inference) the same operations run in place on one new tensor, instead of allocating a tensor
-    of the input's size for each of them (a 3D network at 96^3 holds maps of 100+ MB). With gradients,
-    :class:`_TeLUFunction` keeps only the input for the backward pass."""
-    if torch.jit.is_scripting() or torch.jit.is_tracing():
-        return x * torch.tanh(torch.exp(torch.clamp(x, max=8.0)))
-    if not torch.is_grad_enabled():
+    of the input's size for each of them (a 3D network at 96^3 holds maps of 100+ MB)."""
+    if not torch.is_grad_enabled() and not torch.jit.is_tracing() and not torch.jit.is_scripting():
         return torch.clamp(x, max=8.0).exp_().tanh_().mul_(x)
-    return _telu_with_gradient(x)
+    return x * torch.tanh(torch.exp(torch.clamp(x, max=8.0)))
 
 
 class TeLU(nn.Module):
