@@ -33,7 +33,7 @@ wheelhouse="${MEDDISSEG_MONAILABEL_WHEELHOUSE:-}"
 pins="$root/scripts/monailabel-constraints.txt"
 lock="$root/scripts/monailabel-lock.txt"
 fix="$root/scripts/torchvision_cpu_import_fix.py"
-log() { echo "[install-monailabel] $*"; }
+log() { echo "[install-monailabel] ${SECONDS}s: $*"; }
 
 # One constraints file for everything pip installs, the build environments of sdists included (PIP_CONSTRAINT is
 # inherited by the pip that fills them: sam2's build needs torch and must get the same CPU torch, not a CUDA one).

@@ -36,12 +36,13 @@ cd "$root"
 unset PYTHONDONTWRITEBYTECODE
 # Two pytest workers (pytest-xdist; one file per worker, so a file's class fixtures are built once), each with one
 # torch thread: much of the suite is single-threaded work (bundle subprocesses starting, MONAI Label servers, ONNX
-# tracing) that the other worker overlaps. MEDDISSEG_TEST_WORKERS=0 runs in one process (then torch picks its threads).
+# tracing) that the other worker overlaps. Files start in the order of tests/conftest.py (slowest first, then those
+# that need the MONAI Label environment, then the rest), not xdist's (most tests first). MEDDISSEG_TEST_WORKERS=0 runs in one process (then torch picks its threads).
 workers="${MEDDISSEG_TEST_WORKERS:-2}"
 parallel=()
 if [[ "$workers" != "0" ]]; then
     export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-    parallel=(-n "$workers" --dist loadfile)
+    parallel=(-n "$workers" --dist loadfile --no-loadscope-reorder)
 fi
 status=0
 "${MEDDISSEG_VENV:-$root/.venv}/bin/python" -m pytest "${parallel[@]}" "$@" || status=$?
