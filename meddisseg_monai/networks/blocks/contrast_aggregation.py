@@ -213,8 +213,9 @@ class ContrastDrivenAggregation(nn.Module):
         self.padding = kernel_size // 2
         self.offsets = _window_offsets(kernel_size, spatial_dims)
         self.window_size = len(self.offsets)
-        # without gradients, the attention weights are computed a slab at a time above this many values (128 MiB)
-        self.max_attention_elements = 2**25
+        # without gradients, the attention weights are computed for this many values at a time (1 MiB in float32):
+        # predicted, normalised and applied while they are still in the CPU's cache
+        self.attention_chunk_elements = 2**18
 
         self.input_units = nn.Sequential(
             conv_norm_act(spatial_dims, in_channels, channels, 3, act=act, norm=norm),
@@ -230,58 +231,45 @@ class ContrastDrivenAggregation(nn.Module):
         )
 
     def _weights(self, guide: torch.Tensor, foreground: bool) -> torch.Tensor:
-        """The (B, N, heads, K, K) attention weights of the N locations of ``guide`` (B, *S, C), predicted from the
-        foreground or the background map."""
-        logits = self.attention_fg(guide) if foreground else self.attention_bg(guide)
-        shape = [guide.shape[0], -1, self.num_heads, self.window_size, self.window_size]
-        return torch.softmax(logits.reshape(shape) * self.scale, dim=-1)
+        """The (M, heads, K, K) attention weights of M locations ``guide`` (M, C), predicted from the foreground or the
+        background map: ``softmax(Linear(guide) * head_dim^-0.5)``, the scale applied to the layer's weight and bias
+        (the same up to float rounding, one pass over the M x heads x K x K values fewer)."""
+        layer = self.attention_fg if foreground else self.attention_bg
+        logits = F.linear(guide, layer.weight * self.scale, layer.bias * self.scale)
+        return torch.softmax(logits.reshape(-1, self.num_heads, self.window_size, self.window_size), dim=-1)
 
     def _attend(self, x: torch.Tensor, guide: torch.Tensor, foreground: bool) -> torch.Tensor:
         """Window attention of a channel-last map ``x`` (B, *S, C) with weights predicted from ``guide`` (B, *S, C)
         (:meth:`_weights`); returns the folded, projected result (B, *S, C)."""
-        if not torch.jit.is_scripting():  # a scripted network keeps the one-graph form
-            rows = self._slab_rows(x.shape)
-            if rows < x.shape[1]:
-                return self._attend_in_slabs(x, guide, foreground, rows)
         shape = x.shape
-        batch = shape[0]
-        weights = self._weights(guide, foreground)
         heads = x.reshape(list(shape[:-1]) + [self.num_heads, self.head_dim])
         windows = window_unfold(heads, self.offsets, self.padding, self.spatial_dims)  # (B, *S, heads, K, head_dim)
-        attended = torch.matmul(weights, windows.reshape(batch, -1, self.num_heads, self.window_size, self.head_dim))
-        attended = attended.reshape(windows.shape)
-        return self.projection(window_fold(attended, self.offsets, self.padding, self.spatial_dims).reshape(shape))
+        values = windows.reshape(-1, self.num_heads, self.window_size, self.head_dim)
+        locations = guide.reshape(-1, guide.shape[-1])
+        chunk = self._chunk_locations(int(locations.shape[0]))
+        if chunk < locations.shape[0]:
+            attended = torch.empty_like(values)
+            for start in range(0, int(locations.shape[0]), chunk):
+                count = min(chunk, int(locations.shape[0]) - start)
+                weights = self._weights(locations.narrow(0, start, count), foreground)
+                torch.matmul(weights, values.narrow(0, start, count), out=attended.narrow(0, start, count))
+        else:
+            attended = torch.matmul(self._weights(locations, foreground), values)
+        folded = window_fold(attended.reshape(windows.shape), self.offsets, self.padding, self.spatial_dims)
+        return self.projection(folded.reshape(shape))
 
-    def _slab_rows(self, shape: torch.Size) -> int:
-        """Rows of the first spatial axis per slab: all of them while training, tracing or exporting (one graph) and
-        whenever the attention weights are small; else as many as keep a slab's weights within
-        ``max_attention_elements``."""
-        whole = int(shape[1])
+    def _chunk_locations(self, locations: int) -> int:
+        """Locations whose attention weights are computed at a time: all of them while training, scripting, tracing or
+        exporting (one graph); else as many as keep one chunk's weights within ``attention_chunk_elements``. Chunks do
+        not change the result (each location's weights are its own); they bound the memory of the weights (K x K values
+        per location and head: 729 per voxel and head in 3D) and keep them in the CPU's cache between the passes over
+        them (linear layer, softmax, matmul)."""
+        if torch.jit.is_scripting():
+            return locations
         if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-            return whole
-        per_row = int(shape[0]) * math.prod([int(s) for s in shape[2 : 1 + self.spatial_dims]])
-        per_row *= self.num_heads * self.window_size**2
-        return max(1, min(whole, self.max_attention_elements // max(per_row, 1)))
-
-    def _attend_in_slabs(self, x: torch.Tensor, guide: torch.Tensor, foreground: bool, rows: int) -> torch.Tensor:
-        """:meth:`_attend` without gradients, the attention weights a slab of ``rows`` rows of the first spatial axis
-        at a time: the ``K x K`` weights of every location (27 x 27 per head in 3D: 729 values per voxel and head)
-        never exist for the whole map at once. The attended windows (``K`` values per channel) are gathered whole and
-        folded as in :meth:`_attend`, so the result is the same."""
-        shape = x.shape
-        batch = shape[0]
-        heads = x.reshape(list(shape[:-1]) + [self.num_heads, self.head_dim])
-        windows = window_unfold(heads, self.offsets, self.padding, self.spatial_dims)  # (B, *S, heads, K, head_dim)
-        attended = torch.empty_like(windows)
-        for start in range(0, int(shape[1]), rows):
-            count = min(rows, int(shape[1]) - start)
-            weights = self._weights(guide.narrow(1, start, count), foreground)
-            slab = windows.narrow(1, start, count)
-            result = torch.matmul(weights, slab.reshape(batch, -1, self.num_heads, self.window_size, self.head_dim))
-            attended.narrow(1, start, count).copy_(result.reshape(slab.shape))
-            del weights, result
-        del windows
-        return self.projection(window_fold(attended, self.offsets, self.padding, self.spatial_dims).reshape(shape))
+            return locations
+        per_location = self.num_heads * self.window_size**2
+        return max(1, min(locations, self.attention_chunk_elements // per_location))
 
     def forward(self, x: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
         x = _channels_to_last(self.input_units(x))

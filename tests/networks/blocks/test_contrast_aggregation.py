@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import unittest
 
 import torch
@@ -67,34 +68,49 @@ class TestContrastDrivenAggregation(unittest.TestCase):
             ContrastDrivenAggregation(2, 8, **kwargs)
 
 
-class TestAttentionInSlabs(unittest.TestCase):
-    """Without gradients, large maps compute their K x K attention weights a slab of rows at a time; the result must
-    be the very same tensor as the one-graph form (which training, tracing and export use)."""
+class TestAttentionInChunks(unittest.TestCase):
+    """Without gradients, the K x K attention weights are computed a chunk of locations at a time; the result must be
+    the one-graph form's (which training, tracing and export use) up to float32 rounding: the linear layer's matrix
+    product is summed in another order for another number of rows, nothing else differs."""
 
-    # spatial dims, spatial size, the limit on one slab's attention values, rows per slab expected
+    # spatial dims, spatial size, the limit on one chunk's attention values, locations per chunk expected
     CASES = [
-        ["2d_rows_of_one", 2, (17, 13), 1, 1],
-        ["2d_rows_of_four", 2, (17, 13), 4 * 13 * 4 * 81, 4],
-        ["3d_rows_of_two", 3, (7, 6, 5), 2 * 30 * 4 * 729, 2],
-        ["3d_whole", 3, (7, 6, 5), 2**25, 7],
+        ["2d_one_location", 2, (17, 13), 1, 1],
+        ["2d_four_locations", 2, (17, 13), 4 * 4 * 81, 4],
+        ["3d_fifty_locations", 3, (7, 6, 5), 50 * 4 * 729, 50],
+        ["3d_whole", 3, (7, 6, 5), 2**25, 210],
     ]
 
     @parameterized.expand(CASES)
-    def test_same_tensor(self, _, spatial_dims, spatial, limit, rows):
+    def test_same_tensor(self, _, spatial_dims, spatial, limit, locations):
         torch.manual_seed(0)
         block = ContrastDrivenAggregation(spatial_dims, 6, 16, num_heads=4).eval()
         x, fg, bg = torch.randn(1, 6, *spatial), torch.randn(1, 16, *spatial), torch.randn(1, 16, *spatial)
+        total = math.prod(spatial)
         with torch.no_grad():
+            block.attention_chunk_elements = 2**40
+            self.assertEqual(block._chunk_locations(total), total)
             whole = block(x, fg, bg)
-            block.max_attention_elements = limit
-            self.assertEqual(block._slab_rows(torch.Size([1, *spatial, 16])), rows)
-            in_slabs = block(x, fg, bg)
-        self.assertTrue(torch.equal(in_slabs, whole))
+            block.attention_chunk_elements = limit
+            self.assertEqual(block._chunk_locations(total), locations)
+            chunked = block(x, fg, bg)
+        torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-5 * whole.abs().max().item())
 
     def test_gradients_use_one_graph(self):
         block = ContrastDrivenAggregation(2, 6, 16, num_heads=4).eval()
-        block.max_attention_elements = 1
-        self.assertEqual(block._slab_rows(torch.Size([1, 9, 9, 16])), 9)  # grad enabled: never slabs
+        block.attention_chunk_elements = 1
+        self.assertEqual(block._chunk_locations(81), 81)  # grad enabled: never chunks
+
+    @parameterized.expand([[2, 3], [3, 3], [2, 5]])
+    def test_scale_folded_into_the_layer(self, spatial_dims, kernel_size):
+        """softmax(Linear(g) * head_dim^-0.5), the formula, with the scale applied to the layer's weight and bias."""
+        torch.manual_seed(0)
+        block = ContrastDrivenAggregation(spatial_dims, 6, 16, num_heads=4, kernel_size=kernel_size).eval()
+        guide = torch.randn(37, 16)
+        k = kernel_size**spatial_dims
+        for foreground, layer in ((True, block.attention_fg), (False, block.attention_bg)):
+            expected = torch.softmax((layer(guide) * block.scale).reshape(37, 4, k, k), dim=-1)
+            torch.testing.assert_close(block._weights(guide, foreground), expected, rtol=1e-6, atol=1e-7)
 
 
 class TestGuidanceProjection(unittest.TestCase):
