@@ -95,6 +95,33 @@ class TestBundleDefinition(unittest.TestCase):
         self.assertEqual(parser.get_parsed_content("loss").out_channels, classes)
         self.assertEqual(parser.get_parsed_content("train#loading#3").label_set, label_set)
 
+    @parameterized.expand(
+        [
+            ["train", ["train.json"], "validate#inferer#inferer"],
+            ["evaluate", ["train.json", "evaluate.json"], "validate#inferer#inferer"],
+            ["inference", ["inference.json"], "inferer#inferer#inferer"],
+        ]
+    )
+    def test_cpu_overlay_changes_only_existing_settings(self, _, configs, window_inferer):
+        """``configs/cpu.json`` on top of each workflow: every name it sets is one the workflow already defines (an
+        overlay that added a name would be silently unused), and the network and the sliding window take its values."""
+        overlay = json.loads((CONFIGS / "cpu.json").read_text())
+        base = ConfigParser()
+        base.read_config([str(CONFIGS / c) for c in configs])
+        self.assertEqual([k for k in overlay if k not in base.config], [])
+        parser = ConfigParser()
+        parser.read_config([str(CONFIGS / c) for c in [*configs, "cpu.json"]])
+        parser.update({"bundle_root": str(BUNDLE)})
+
+        def parameters(config: ConfigParser) -> int:
+            return sum(p.numel() for p in config.get_parsed_content("network_def").parameters())
+
+        self.assertLess(parameters(parser), parameters(base))
+        self.assertEqual(parser.get_parsed_content("network_def#feature_channels"), overlay["feature_channels"])
+        sliding_window = parser.get_parsed_content(window_inferer)
+        self.assertEqual(tuple(sliding_window.roi_size), tuple(overlay["roi_size"]))
+        self.assertEqual(sliding_window.sw_batch_size, overlay["sw_batch_size"])
+
     def test_verify_net_in_out(self):
         verify_net_in_out(
             net_id="network_def",
