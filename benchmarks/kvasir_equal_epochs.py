@@ -56,6 +56,12 @@ PLAIN_LOSS = {"_target_": "meddisseg_monai.losses.segmentation_loss", "out_chann
 ARMS = {
     "meddisseg": {"stage1": True, "overrides": {"dispersive_weight": 0.2}},
     "meddisseg_no_dispersive": {"stage1": True, "overrides": {"dispersive_weight": 0.0}},
+    # the full recipe with a narrower Stage II (feature_channels 32 instead of the paper's 128): a CPU-sized width
+    "meddisseg_width32": {
+        "stage1": True,
+        "overrides": {"dispersive_weight": 0.2},
+        "stage2_overrides": {"network_def#feature_channels": 32},
+    },
     "unet": {
         "stage1": False,
         "overrides": {
@@ -127,7 +133,8 @@ def subset_datalist(kvasir_dir: Path, path: Path, train_images: int) -> str:
 
 def run_stage(arm: str, stage: str, epochs: int, spec: dict, args: argparse.Namespace) -> list[dict]:
     """Train one stage of one arm to ``epochs`` epochs (resuming from its last checkpoint) and return its history.
-    ``spec``: the arm's ``overrides`` (which win over the command line's settings) and extra ``configs``."""
+    ``spec``: the arm's ``overrides`` (which win over the command line's settings), ``stage2_overrides`` (Stage II
+    only) and extra ``configs``."""
     arm_dir = Path(args.work_dir) / arm
     history_file = arm_dir / "logs" / stage / "history.json"
     done = [e for e in read_history(history_file)]
@@ -165,7 +172,7 @@ def run_stage(arm: str, stage: str, epochs: int, spec: dict, args: argparse.Name
         meta_file=str(CONFIGS / "metadata.json"),
         logging_file=str(CONFIGS / "logging.conf"),
         bundle_root=str(BUNDLE),
-        **{**settings, **spec["overrides"]},
+        **{**settings, **spec["overrides"], **(spec.get("stage2_overrides", {}) if stage == "stage2" else {})},
     )
     workflow.initialize()
     trainer = workflow.parser.get_parsed_content("train#trainer")
@@ -293,6 +300,8 @@ def main() -> None:
     for arm in arms:
         spec = ARMS[arm]
         result: dict = {"configs": ["train.json", *spec.get("configs", [])], "overrides": spec["overrides"]}
+        if "stage2_overrides" in spec:
+            result["stage2_overrides"] = spec["stage2_overrides"]
         if spec["stage1"]:
             stage1 = run_stage(arm, "stage1", args.stage1_epochs, spec, args)
             result["stage1"] = {"history": stage1, **summarise(stage1)}
