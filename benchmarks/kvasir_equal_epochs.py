@@ -62,6 +62,11 @@ ARMS = {
         "overrides": {"dispersive_weight": 0.2},
         "stage2_overrides": {"network_def#feature_channels": 32},
     },
+    # the full recipe with instance instead of batch normalisation in both stages (MONAI UNet's default norm)
+    "meddisseg_instance_norm": {
+        "stage1": True,
+        "overrides": {"dispersive_weight": 0.2, "network_def#norm": "instance"},
+    },
     "unet": {
         "stage1": False,
         "overrides": {
