@@ -138,8 +138,8 @@ def subset_datalist(kvasir_dir: Path, path: Path, train_images: int) -> str:
 
 def run_stage(arm: str, stage: str, epochs: int, spec: dict, args: argparse.Namespace) -> list[dict]:
     """Train one stage of one arm to ``epochs`` epochs (resuming from its last checkpoint) and return its history.
-    ``spec``: the arm's ``overrides`` (which win over the command line's settings), ``stage2_overrides`` (Stage II
-    only) and extra ``configs``."""
+    ``spec``: the arm's ``overrides`` (which win over the command line's settings), ``<stage>_overrides`` (that stage
+    only, e.g. ``stage2_overrides``) and extra ``configs``."""
     arm_dir = Path(args.work_dir) / arm
     history_file = arm_dir / "logs" / stage / "history.json"
     done = [e for e in read_history(history_file)]
@@ -177,7 +177,7 @@ def run_stage(arm: str, stage: str, epochs: int, spec: dict, args: argparse.Name
         meta_file=str(CONFIGS / "metadata.json"),
         logging_file=str(CONFIGS / "logging.conf"),
         bundle_root=str(BUNDLE),
-        **{**settings, **spec["overrides"], **(spec.get("stage2_overrides", {}) if stage == "stage2" else {})},
+        **{**settings, **spec["overrides"], **spec.get(f"{stage}_overrides", {})},
     )
     workflow.initialize()
     trainer = workflow.parser.get_parsed_content("train#trainer")
@@ -305,8 +305,7 @@ def main() -> None:
     for arm in arms:
         spec = ARMS[arm]
         result: dict = {"configs": ["train.json", *spec.get("configs", [])], "overrides": spec["overrides"]}
-        if "stage2_overrides" in spec:
-            result["stage2_overrides"] = spec["stage2_overrides"]
+        result.update({k: v for k, v in spec.items() if k.endswith("_overrides") and k != "overrides"})
         if spec["stage1"]:
             stage1 = run_stage(arm, "stage1", args.stage1_epochs, spec, args)
             result["stage1"] = {"history": stage1, **summarise(stage1)}
