@@ -167,11 +167,13 @@ def run_demo(
         output_dir: the output folder (replaced).
         source: ``"auto"`` (Kvasir-SEG when the data root has it), ``"kvasir"`` or ``"synthetic"``.
         image_size: the network input size.
-        stage1_epochs, stage2_epochs: epochs of each stage.
+        stage1_epochs: epochs of Stage I (the encoder's pre-training).
+        stage2_epochs: epochs of Stage II (the full network, from the Stage I encoder).
         train_images: the first N images of Kvasir-SEG's official training split are trained on.
         validation_images: the last N images of the training split validate every epoch (the learning curve and the
             best checkpoint); the 120 official test images are only scored at the end.
-        batch_size, learning_rate: Adam's learning rate for every parameter group, as the bundle's from-scratch
+        batch_size: images per training step, both stages.
+        learning_rate: Adam's learning rate for every parameter group, as the bundle's from-scratch
             recipe ``configs/train_from_scratch.json`` (1e-3) sets it; the reference's 1e-4 is for hundreds of epochs
             from ImageNet weights.
         num_workers: data-loading workers (0: caching and augmentation in the main process, which on 2 cores is
