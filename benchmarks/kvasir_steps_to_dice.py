@@ -18,6 +18,9 @@ Usage::
 
     .venv/bin/python benchmarks/kvasir_steps_to_dice.py --arm unet --steps 600 --output unet.json
     .venv/bin/python benchmarks/kvasir_steps_to_dice.py --arm meddisseg --steps 600 --output meddisseg.json
+    .venv/bin/python benchmarks/kvasir_steps_to_dice.py --plot_from meddisseg.json unet.json --png steps.png
+
+The last draws test mDSC against steps and against seconds of training, one line per results file.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from meddisseg_monai.losses import MedDisSegLoss, segmentation_loss
 from meddisseg_monai.metrics import overlap_scores
 from meddisseg_monai.networks import MedDisSeg
 from meddisseg_monai.utils import describe_precision
+from meddisseg_monai.visualize.figures import plt, save_figure
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -82,6 +86,27 @@ def build_arm(arm: str, norm: str) -> tuple[torch.nn.Module, torch.nn.Module]:
     raise SystemExit(f"unknown --arm {arm!r}: meddisseg or unet")
 
 
+def plot_results(result_files: list[str], png: str) -> str:
+    """Test mDSC against steps and against training seconds, one line per results file, with the target dashed."""
+    figure, axes = plt.subplots(1, 2, figsize=(10.4, 4.0))
+    target = None
+    for path in result_files:
+        result = json.loads(Path(path).read_text())
+        settings, history = result["settings"], result["history"]
+        target = settings["target"]
+        label = f"{settings['arm']} ({result['seconds_per_step']} s a step)"
+        for axis, x_key in zip(axes, ("step", "train_seconds")):
+            axis.plot([h[x_key] for h in history], [h["mdsc"] for h in history], marker="o", markersize=3, label=label)
+    for axis, x_label in zip(axes, ("training step", "seconds of training (evaluation excluded)")):
+        if target is not None:
+            axis.axhline(target, linestyle="--", color="grey", linewidth=1)
+        axis.set_xlabel(x_label)
+        axis.set_ylabel("test mDSC (120 official images)")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    return save_figure(figure, png, "Kvasir-SEG, one plain loop per network")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     data_root = os.environ.get("MEDDISSEG_DATA_ROOT", str(REPO.parent / "shared" / "data"))
@@ -99,7 +124,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", help="write the results as JSON here")
+    parser.add_argument("--plot_from", nargs="+", help="draw these results files (no training) into --png")
+    parser.add_argument("--png", default="kvasir_steps_to_dice.png")
     args = parser.parse_args()
+    if args.plot_from:
+        print(f"[steps] wrote {plot_results(args.plot_from, args.png)}")
+        return
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
