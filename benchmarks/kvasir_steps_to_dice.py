@@ -64,7 +64,7 @@ def load_split(dataset_dir: Path, items: list[dict], size: int) -> tuple[torch.T
     return (torch.stack(images) - mean) / std, torch.stack(masks)
 
 
-def test_mdsc(network: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, batch: int = 20) -> float:
+def score_test_images(network: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, batch: int = 20) -> float:
     """The paper's mean per-image Dice at threshold 0.5 (eval mode; the network is put back in train mode)."""
     network.eval()
     scores = []
@@ -159,7 +159,7 @@ def main() -> None:
         schedule.step()
         train_seconds += time.perf_counter() - start
         if step % args.eval_every == 0 or step == args.steps:
-            mdsc = test_mdsc(network, test_x, test_y)
+            mdsc = score_test_images(network, test_x, test_y)
             history.append({"step": step, "train_seconds": round(train_seconds, 1), "loss": loss.item(), "mdsc": mdsc})
             if reached is None and mdsc >= args.target:
                 reached = history[-1]
